@@ -1,0 +1,288 @@
+//! Diagnostics: every problem found in any stage, with a stable code, a position and a hint.
+//! Rendering happens once, at the CLI edge.
+
+use crate::source::{SourceMap, Span};
+use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// Stable diagnostic codes. The number never changes meaning; new problems get new numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    Io,
+    NotUtf8,
+    YamlSyntax,
+    DuplicateKey,
+    UnknownKey,
+    WrongType,
+    MissingField,
+    InvalidId,
+    InvalidName,
+    DuplicateId,
+    DuplicateName,
+    UnknownField,
+    BadPredicate,
+    InvalidRegex,
+    EmptyCondition,
+    NotAnArray,
+    BadJsonPath,
+    BadAttackId,
+    BadTrrId,
+    BadAtrmId,
+    BadDuration,
+    BadThreshold,
+    BadOutput,
+    BadEntity,
+    BadTest,
+    BadMetadata,
+    Template,
+    Taxonomy,
+    Approximation,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Io => "R001",
+            Code::NotUtf8 => "R002",
+            Code::YamlSyntax => "R010",
+            Code::DuplicateKey => "R011",
+            Code::UnknownKey => "R012",
+            Code::WrongType => "R013",
+            Code::MissingField => "R014",
+            Code::InvalidId => "R020",
+            Code::InvalidName => "R021",
+            Code::DuplicateId => "R022",
+            Code::DuplicateName => "R023",
+            Code::BadMetadata => "R024",
+            Code::UnknownField => "R030",
+            Code::BadPredicate => "R031",
+            Code::InvalidRegex => "R032",
+            Code::EmptyCondition => "R033",
+            Code::NotAnArray => "R034",
+            Code::BadJsonPath => "R035",
+            Code::BadAttackId => "R040",
+            Code::BadTrrId => "R041",
+            Code::BadAtrmId => "R042",
+            Code::BadDuration => "R050",
+            Code::BadThreshold => "R051",
+            Code::BadOutput => "R060",
+            Code::BadEntity => "R061",
+            Code::BadTest => "R070",
+            Code::Template => "R090",
+            Code::Taxonomy => "R091",
+            Code::Approximation => "W100",
+        }
+    }
+}
+
+/// Boxed so that `Result<T, Diagnostic>` stays small on the happy path.
+#[derive(Clone, Debug)]
+pub struct Diagnostic(Box<DiagnosticData>);
+
+#[derive(Clone, Debug)]
+pub struct DiagnosticData {
+    pub severity: Severity,
+    pub code: Code,
+    pub message: String,
+    pub span: Option<Span>,
+    /// Shown as the label under the underlined text.
+    pub label: Option<String>,
+    pub help: Option<String>,
+    /// For diagnostics about a file without a precise position (I/O, templates).
+    pub path: Option<std::path::PathBuf>,
+}
+
+impl Diagnostic {
+    pub fn error(code: Code, message: impl Into<String>) -> Self {
+        Diagnostic(Box::new(DiagnosticData {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            span: None,
+            label: None,
+            help: None,
+            path: None,
+        }))
+    }
+
+    pub fn warning(code: Code, message: impl Into<String>) -> Self {
+        let mut d = Diagnostic::error(code, message);
+        d.0.severity = Severity::Warning;
+        d
+    }
+
+    pub fn at(mut self, span: Span) -> Self {
+        self.0.span = Some(span);
+        self
+    }
+
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.0.label = Some(label.into());
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.0.help = Some(help.into());
+        self
+    }
+
+    pub fn in_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.0.path = Some(path.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl std::ops::Deref for Diagnostic {
+    type Target = DiagnosticData;
+    fn deref(&self) -> &DiagnosticData {
+        &self.0
+    }
+}
+
+/// Where a diagnostic points, resolved against the source map.
+#[derive(Debug, Serialize)]
+pub struct Position {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+pub fn position(d: &Diagnostic, sources: &SourceMap) -> Option<Position> {
+    match (d.span, &d.path) {
+        (Some(span), _) => {
+            let (line, column) = sources.line_col(span.file, span.start);
+            Some(Position {
+                file: sources.get(span.file).path.display().to_string(),
+                line,
+                column,
+            })
+        }
+        (None, Some(path)) => Some(Position {
+            file: path.display().to_string(),
+            line: 1,
+            column: 1,
+        }),
+        (None, None) => None,
+    }
+}
+
+/// rustc-style text with the source line and a caret under the value.
+pub fn render_human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
+    let level = match d.severity {
+        Severity::Error => Level::ERROR,
+        Severity::Warning => Level::WARNING,
+    };
+    let title = level.primary_title(d.message.as_str()).id(d.code.as_str());
+    let mut group = annotate_snippets::Group::with_title(title);
+    if let Some(span) = d.span {
+        let file = sources.get(span.file);
+        let end = span.end.max(span.start).min(file.text.len());
+        let start = span.start.min(end);
+        let path = file.path.display().to_string();
+        group = group.element(
+            Snippet::source(file.text.as_str())
+                .path(path)
+                .fold(true)
+                .annotation(
+                    AnnotationKind::Primary
+                        .span(start..end)
+                        .label(d.label.as_deref().unwrap_or("")),
+                ),
+        );
+    } else if let Some(path) = &d.path {
+        group = group.element(annotate_snippets::Origin::path(path.display().to_string()));
+    }
+    if let Some(help) = &d.help {
+        group = group.element(Level::HELP.message(help.as_str()));
+    }
+    let renderer = if color {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    };
+    renderer.render(&[group])
+}
+
+/// One line per diagnostic for GitHub Actions annotations.
+pub fn render_github(d: &Diagnostic, sources: &SourceMap) -> String {
+    let kind = match d.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    let mut msg = format!("{}: {}", d.code.as_str(), d.message);
+    if let Some(help) = &d.help {
+        msg.push_str(" (help: ");
+        msg.push_str(help);
+        msg.push(')');
+    }
+    let msg = msg
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A");
+    match position(d, sources) {
+        Some(p) => format!(
+            "::{kind} file={},line={},col={}::{msg}",
+            p.file, p.line, p.column
+        ),
+        None => format!("::{kind}::{msg}"),
+    }
+}
+
+#[derive(Serialize)]
+struct JsonDiagnostic<'a> {
+    severity: Severity,
+    code: &'static str,
+    message: &'a str,
+    #[serde(flatten)]
+    position: Option<Position>,
+    help: Option<&'a str>,
+}
+
+pub fn render_json(d: &Diagnostic, sources: &SourceMap) -> String {
+    serde_json::to_string(&JsonDiagnostic {
+        severity: d.severity,
+        code: d.code.as_str(),
+        message: &d.message,
+        position: position(d, sources),
+        help: d.help.as_deref(),
+    })
+    .unwrap_or_default()
+}
+
+/// Closest candidate by edit distance, for "did you mean" hints.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (levenshtein(word, c), c))
+        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

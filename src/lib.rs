@@ -1,0 +1,119 @@
+//! rulepack compiles vendor-neutral YAML detection rules to Microsoft Sentinel KQL, Splunk SPL and
+//! Sigma. The pipeline reads top to bottom, one module per stage:
+//! load → validate → lower → render → write. See ARCHITECTURE.md.
+
+pub mod diag;
+pub mod ir;
+pub mod load;
+pub mod lower;
+pub mod model;
+pub mod render;
+pub mod schema;
+pub mod source;
+pub mod taxonomy;
+pub mod validate;
+pub mod write;
+
+use diag::{Code, Diagnostic};
+use load::yaml::span_of;
+use model::Rule;
+use render::{Artifact, Renderer};
+use source::SourceMap;
+use std::path::{Path, PathBuf};
+use taxonomy::LogSource;
+
+/// Where a project's inputs live.
+pub struct Paths {
+    pub rules: PathBuf,
+    pub templates: PathBuf,
+}
+
+/// A compiled pack: the rules, their artifacts in path order, and warnings.
+pub struct Compiled {
+    pub rules: Vec<Rule>,
+    pub logsources: Vec<LogSource>,
+    pub artifacts: Vec<Artifact>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Log sources declared under `templates/logsources/`.
+pub fn load_logsources(
+    templates: &Path,
+    sources: &mut SourceMap,
+) -> Result<Vec<LogSource>, Vec<Diagnostic>> {
+    let dir = templates.join("logsources");
+    let files = load::rule_files(&dir).map_err(|d| vec![d])?;
+    let mut out = Vec::new();
+    let mut diags = Vec::new();
+    for f in files {
+        match LogSource::load(&f, sources) {
+            Ok(ls) => out.push(ls),
+            Err(d) => diags.push(d),
+        }
+    }
+    if diags.is_empty() {
+        Ok(out)
+    } else {
+        Err(diags)
+    }
+}
+
+/// Load and validate every rule; all problems in all rules are reported together.
+pub fn check(
+    paths: &Paths,
+    sources: &mut SourceMap,
+) -> Result<(Vec<Rule>, Vec<LogSource>), Vec<Diagnostic>> {
+    let logsources = load_logsources(&paths.templates, sources)?;
+    let files = load::rule_files(&paths.rules).map_err(|d| vec![d])?;
+    if files.is_empty() {
+        return Err(vec![
+            Diagnostic::error(Code::Io, "no rule files (*.yml) found")
+                .in_file(&paths.rules)
+                .help("pass the folder that holds the rules with --rules"),
+        ]);
+    }
+    let (loaded, mut diags) = load::load_rules(&files, sources);
+    let mut rules = Vec::new();
+    for l in &loaded {
+        match validate::validate(&l.raw, l.file, &logsources) {
+            Ok(r) => rules.push((r, span_of(&l.raw.id, l.file), span_of(&l.raw.name, l.file))),
+            Err(ds) => diags.extend(ds),
+        }
+    }
+    diags.extend(validate::check_unique(&rules));
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(diags);
+    }
+    Ok((rules.into_iter().map(|(r, _, _)| r).collect(), logsources))
+}
+
+/// Check, then render every rule for every backend, in memory.
+pub fn compile(paths: &Paths, sources: &mut SourceMap) -> Result<Compiled, Vec<Diagnostic>> {
+    let (rules, logsources) = check(paths, sources)?;
+    let renderer = Renderer::load(&paths.templates, sources, &logsources)?;
+    let mut artifacts = Vec::new();
+    let mut warnings = Vec::new();
+    let mut errors = Vec::new();
+    for rule in &rules {
+        let Some(ls) = logsources.iter().find(|l| l.name == rule.logsource) else {
+            continue;
+        };
+        match renderer.render(rule, ls) {
+            Ok((a, w)) => {
+                artifacts.extend(a);
+                warnings.extend(w);
+            }
+            Err(d) => errors.push(d),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Compiled {
+        rules,
+        logsources,
+        artifacts,
+        warnings,
+    })
+}

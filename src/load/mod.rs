@@ -1,0 +1,98 @@
+//! Stage 1, load: rule files → `RawRule`s with positions. Knows YAML, not SIEMs.
+
+pub mod raw;
+pub mod yaml;
+
+use crate::diag::{Code, Diagnostic};
+use crate::source::{FileId, SourceMap};
+use raw::RawRule;
+use std::path::{Path, PathBuf};
+
+pub struct LoadedRule {
+    pub file: FileId,
+    pub raw: RawRule,
+}
+
+/// Rule files under `dir`, recursively, in a stable order.
+pub fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+    let mut files = Vec::new();
+    collect(dir, &mut files).map_err(|e| {
+        Diagnostic::error(Code::Io, format!("cannot read rules folder: {e}"))
+            .in_file(dir)
+            .help("pass an existing folder with --rules")
+    })?;
+    files.sort();
+    Ok(files)
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yml" | "yaml")
+        ) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads a file into the source map, refusing non-UTF-8 and oversized files.
+pub fn read_source(path: &Path, sources: &mut SourceMap) -> Result<FileId, Diagnostic> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Diagnostic::error(Code::Io, format!("cannot read file: {e}")).in_file(path))?;
+    if bytes.len() > yaml::MAX_FILE_BYTES {
+        return Err(Diagnostic::error(
+            Code::YamlSyntax,
+            format!(
+                "file is {} bytes, over the {} byte limit for one rule",
+                bytes.len(),
+                yaml::MAX_FILE_BYTES
+            ),
+        )
+        .in_file(path)
+        .help("split it into one rule per file"));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let before = &e.as_bytes()[..offset];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        Diagnostic::error(
+            Code::NotUtf8,
+            format!("file is not valid UTF-8 (byte {offset}, line {line})"),
+        )
+        .in_file(path)
+        .help("save the file as UTF-8")
+    })?;
+    let text = text
+        .strip_prefix('\u{feff}')
+        .map(str::to_string)
+        .unwrap_or(text);
+    Ok(sources.add(path, text))
+}
+
+/// Loads every rule file; one diagnostic per file that cannot be read or parsed.
+pub fn load_rules(
+    paths: &[PathBuf],
+    sources: &mut SourceMap,
+) -> (Vec<LoadedRule>, Vec<Diagnostic>) {
+    let mut rules = Vec::new();
+    let mut diags = Vec::new();
+    for path in paths {
+        let file = match read_source(path, sources) {
+            Ok(f) => f,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        match yaml::parse::<RawRule>(sources, file) {
+            Ok(raw) => rules.push(LoadedRule { file, raw }),
+            Err(d) => diags.push(d),
+        }
+    }
+    (rules, diags)
+}

@@ -1,0 +1,267 @@
+//! What the user wrote, as the YAML gives it: permissive types with a position on every value.
+//! Everything downstream takes the validated `model::Rule` instead.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// A position-carrying value; the schema shows only the inner type.
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    title = "rulepack rule",
+    description = "One vendor-neutral detection rule."
+)]
+pub struct RawRule {
+    /// Immutable UUID of the rule; never reuse or change it.
+    #[schemars(
+        with = "String",
+        regex(
+            pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+        )
+    )]
+    pub id: S<String>,
+    /// Slug used for file names: lower case letters, digits and underscores.
+    #[schemars(with = "String", regex(pattern = r"^[a-z][a-z0-9_]{2,59}$"))]
+    pub name: S<String>,
+    #[schemars(with = "String")]
+    pub title: S<String>,
+    #[schemars(with = "String")]
+    pub description: S<String>,
+    /// experimental, test or stable.
+    #[schemars(with = "Status")]
+    pub status: S<String>,
+    /// informational, low, medium or high; justify it in the description.
+    #[schemars(with = "SeverityName")]
+    pub severity: S<String>,
+    #[schemars(with = "String")]
+    pub author: S<String>,
+    /// Creation date, YYYY-MM-DD.
+    #[schemars(with = "String", regex(pattern = r"^\d{4}-\d{2}-\d{2}$"))]
+    pub date: S<String>,
+    /// Date of the last logic change, YYYY-MM-DD.
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub modified: Option<S<String>>,
+    /// Semantic version a.b.c; bump it when the logic changes.
+    #[schemars(with = "String", regex(pattern = r"^\d+\.\d+\.\d+$"))]
+    pub version: S<String>,
+    #[schemars(with = "Vec<String>")]
+    #[serde(default)]
+    pub references: Vec<S<String>>,
+    pub attack: RawAttack,
+    /// TRR procedure ids, e.g. TRR0021.AZR.A.
+    #[schemars(with = "Vec<String>")]
+    #[serde(default)]
+    pub trr: Vec<S<String>>,
+    /// Azure Threat Research Matrix ids, e.g. AZT502.3.
+    #[schemars(with = "Vec<String>")]
+    #[serde(default)]
+    pub atrm: Vec<S<String>>,
+    #[schemars(with = "Vec<String>")]
+    #[serde(default)]
+    pub falsepositives: Vec<S<String>>,
+    /// The neutral log source; its fields are declared in templates/logsources/<name>.yml.
+    #[schemars(with = "String")]
+    pub logsource: S<String>,
+    #[schemars(with = "RawCondition")]
+    pub condition: S<RawCondition>,
+    #[serde(default)]
+    #[schemars(with = "Option<RawAggregation>")]
+    pub aggregation: Option<S<RawAggregation>>,
+    pub schedule: RawSchedule,
+    /// Output columns, in order: column name -> what it holds.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, RawOutput>")]
+    pub output: IndexMap<String, S<RawOutput>>,
+    #[serde(default)]
+    #[schemars(with = "Vec<RawEntity>")]
+    pub entities: Vec<S<RawEntity>>,
+    /// Events in Microsoft Graph directoryAudit shape with the expected verdict.
+    #[serde(default)]
+    #[schemars(with = "Vec<RawTest>")]
+    pub tests: Vec<S<RawTest>>,
+}
+
+#[derive(Debug, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum Status {
+    Experimental,
+    Test,
+    Stable,
+    Deprecated,
+}
+
+#[derive(Debug, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum SeverityName {
+    Informational,
+    Low,
+    Medium,
+    High,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAttack {
+    /// ATT&CK tactic ids (TA0003) or names (persistence).
+    #[schemars(with = "Vec<String>")]
+    pub tactics: Vec<S<String>>,
+    /// ATT&CK technique ids, T#### or T####.###.
+    #[schemars(with = "Vec<String>")]
+    pub techniques: Vec<S<String>>,
+}
+
+/// A condition node: exactly one of all / any / not / some+where / field+operator.
+#[derive(Debug, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawCondition {
+    /// Every sub-condition holds.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<RawCondition>>")]
+    pub all: Option<S<Vec<S<RawCondition>>>>,
+    /// At least one sub-condition holds.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<RawCondition>>")]
+    pub any: Option<S<Vec<S<RawCondition>>>>,
+    /// The sub-condition does not hold.
+    #[serde(default)]
+    #[schemars(with = "Option<Box<RawCondition>>")]
+    pub not: Option<Box<S<RawCondition>>>,
+    /// Some element of this array (target, modified, detail) satisfies `where`.
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub some: Option<S<String>>,
+    #[serde(default, rename = "where")]
+    #[schemars(with = "Option<Box<RawCondition>>")]
+    pub where_: Option<Box<S<RawCondition>>>,
+    /// A neutral field name from the log source taxonomy.
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub field: Option<S<String>>,
+    /// Decode the field's JSON text and follow this path: keys (strings) and indices (numbers).
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
+    #[serde(default)]
+    pub json: Option<S<Vec<S<serde_json::Value>>>>,
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub equals: Option<S<String>>,
+    #[schemars(with = "Option<Vec<String>>")]
+    #[serde(default)]
+    pub one_of: Option<S<Vec<S<String>>>>,
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub contains: Option<S<String>>,
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub starts_with: Option<S<String>>,
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub ends_with: Option<S<String>>,
+    /// A regular expression (RE2 / PCRE common subset), unanchored.
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub regex: Option<S<String>>,
+    /// true: the value is present and not empty; false: absent, null or empty.
+    #[schemars(with = "Option<bool>")]
+    #[serde(default)]
+    pub exists: Option<S<bool>>,
+    #[schemars(with = "Option<f64>")]
+    #[serde(default)]
+    pub gt: Option<S<f64>>,
+    #[schemars(with = "Option<f64>")]
+    #[serde(default)]
+    pub gte: Option<S<f64>>,
+    #[schemars(with = "Option<f64>")]
+    #[serde(default)]
+    pub lt: Option<S<f64>>,
+    #[schemars(with = "Option<f64>")]
+    #[serde(default)]
+    pub lte: Option<S<f64>>,
+    /// String comparisons are case-insensitive unless this is true.
+    #[schemars(with = "Option<bool>")]
+    #[serde(default)]
+    pub case_sensitive: Option<S<bool>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAggregation {
+    /// count (events) or distinct_count (distinct values of `field`).
+    #[schemars(with = "String")]
+    pub function: S<String>,
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub field: Option<S<String>>,
+    /// Output columns to group by.
+    #[schemars(with = "Vec<String>")]
+    #[serde(default)]
+    pub group_by: Vec<S<String>>,
+    /// Window such as 10m, 1h, 1d.
+    #[schemars(with = "String")]
+    pub window: S<String>,
+    /// The alert fires when the aggregate is at least this value.
+    #[schemars(with = "u32")]
+    pub threshold: S<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    /// How often the query runs: 5m .. 14d.
+    #[schemars(with = "String")]
+    pub frequency: S<String>,
+    /// How far back each run looks; at least the frequency.
+    #[schemars(with = "String")]
+    pub lookback: S<String>,
+}
+
+/// An output column: a neutral field, optionally taken from the array element matching `where`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutput {
+    #[schemars(with = "String")]
+    pub field: S<String>,
+    #[serde(default, rename = "where")]
+    #[schemars(with = "Option<RawCondition>")]
+    pub where_: Option<S<RawCondition>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEntity {
+    /// account, ip or cloud_application.
+    #[schemars(with = "String")]
+    #[serde(rename = "type")]
+    pub kind: S<String>,
+    /// Identifier -> output column, e.g. upn: Initiator.
+    #[schemars(with = "IndexMap<String, String>")]
+    pub identifiers: IndexMap<String, S<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTest {
+    #[schemars(with = "String")]
+    pub name: S<String>,
+    /// match or no_match.
+    #[schemars(with = "String")]
+    pub expect: S<String>,
+    /// Why the verdict is expected, e.g. the detail that makes a near miss benign.
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub note: Option<S<String>>,
+    /// One Microsoft Graph directoryAudit record.
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    #[serde(default)]
+    pub event: Option<S<serde_json::Value>>,
+    /// Several records, in time order, for aggregations and multi-event rules.
+    #[schemars(with = "Option<Vec<serde_json::Map<String, serde_json::Value>>>")]
+    #[serde(default)]
+    pub events: Option<S<Vec<S<serde_json::Value>>>>,
+}

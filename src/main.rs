@@ -1,0 +1,185 @@
+//! The `rulepack` command line. Diagnostics are rendered here, once, at the edge.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rulepack::diag::{self, Diagnostic};
+use rulepack::source::SourceMap;
+use rulepack::{Paths, compile, write};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes, one per class of outcome (documented in the README).
+const EXIT_RULE_ERRORS: u8 = 1;
+const EXIT_STALE: u8 = 3;
+const EXIT_IO: u8 = 4;
+
+#[derive(Parser)]
+#[command(
+    name = "rulepack",
+    version,
+    about = "Compile vendor-neutral YAML detection rules to Sentinel KQL, Splunk SPL and Sigma"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build every rule into the output folder (all or nothing).
+    Build {
+        #[command(flatten)]
+        input: Input,
+        /// Output folder; replaced as a whole on success, untouched on failure.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Build in memory and fail (exit 3) when the output folder differs, listing the files.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Validate every rule and template; write nothing.
+    Check {
+        #[command(flatten)]
+        input: Input,
+    },
+    /// Print the JSON Schema (draft-07) of the rule format.
+    Schema,
+}
+
+#[derive(Args)]
+struct Input {
+    /// Folder of rule files (*.yml), searched recursively.
+    #[arg(long, default_value = "rules")]
+    rules: PathBuf,
+    /// Folder of backend templates, field mappings and log sources.
+    #[arg(long, default_value = "templates")]
+    templates: PathBuf,
+    /// How diagnostics are printed.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+    Github,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Schema => {
+            print_out(&rulepack::schema::rule_schema());
+            ExitCode::SUCCESS
+        }
+        Command::Check { input } => {
+            let mut sources = SourceMap::default();
+            let paths = paths(&input);
+            match compile(&paths, &mut sources) {
+                Ok(c) => {
+                    report(&c.warnings, &sources, input.format);
+                    eprintln!(
+                        "checked {} rules: {} artifacts, {} warnings",
+                        c.rules.len(),
+                        c.artifacts.len(),
+                        c.warnings.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(diags) => fail(&diags, &sources, input.format),
+            }
+        }
+        Command::Build { input, out, check } => {
+            let mut sources = SourceMap::default();
+            let paths = paths(&input);
+            let compiled = match compile(&paths, &mut sources) {
+                Ok(c) => c,
+                Err(diags) => return fail(&diags, &sources, input.format),
+            };
+            report(&compiled.warnings, &sources, input.format);
+            if check {
+                return match write::differences(&out, &compiled.artifacts) {
+                    Ok(d) if d.is_empty() => {
+                        eprintln!(
+                            "{} is up to date ({} files)",
+                            out.display(),
+                            compiled.artifacts.len()
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Ok(d) => {
+                        for (path, what) in &d {
+                            eprintln!("stale: {}: {what}", out.join(path).display());
+                        }
+                        eprintln!(
+                            "{} is stale: {} files differ; run `rulepack build` and commit the result",
+                            out.display(),
+                            d.len()
+                        );
+                        ExitCode::from(EXIT_STALE)
+                    }
+                    Err(e) => {
+                        eprintln!("error: cannot read {}: {e}", out.display());
+                        ExitCode::from(EXIT_IO)
+                    }
+                };
+            }
+            match write::write_all(&out, &compiled.artifacts) {
+                Ok(()) => {
+                    eprintln!(
+                        "built {} rules into {} ({} files)",
+                        compiled.rules.len(),
+                        out.display(),
+                        compiled.artifacts.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!(
+                        "error: cannot write {}: {e} (the previous output is unchanged)",
+                        out.display()
+                    );
+                    ExitCode::from(EXIT_IO)
+                }
+            }
+        }
+    }
+}
+
+fn paths(input: &Input) -> Paths {
+    Paths {
+        rules: input.rules.clone(),
+        templates: input.templates.clone(),
+    }
+}
+
+fn fail(diags: &[Diagnostic], sources: &SourceMap, format: Format) -> ExitCode {
+    report(diags, sources, format);
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    eprintln!("error: {errors} problem(s) found; nothing was written");
+    ExitCode::from(EXIT_RULE_ERRORS)
+}
+
+fn report(diags: &[Diagnostic], sources: &SourceMap, format: Format) {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut err = std::io::stderr().lock();
+    for d in diags {
+        let text = match format {
+            Format::Human => diag::render_human(d, sources, color),
+            Format::Json => diag::render_json(d, sources),
+            Format::Github => diag::render_github(d, sources),
+        };
+        let _ = writeln!(err, "{text}");
+        if matches!(format, Format::Human) {
+            let _ = writeln!(err);
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is a normal end, not a panic.
+fn print_out(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}

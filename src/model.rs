@@ -1,0 +1,261 @@
+//! The validated rule: everything a backend needs, with newtypes that cannot hold bad values.
+
+use crate::ir::{Cond, FieldPath};
+use crate::source::{FileId, Span};
+use serde::Serialize;
+
+/// A lower-case UUID.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct RuleId(pub String);
+
+/// A slug `[a-z][a-z0-9_]*`: safe as a file name in every backend.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+pub struct RuleName(pub String);
+
+/// An output column name `[A-Za-z][A-Za-z0-9_]*`, valid unquoted in KQL, SPL and Sigma.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Column(pub String);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Informational,
+    Low,
+    Medium,
+    High,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Experimental,
+    Test,
+    Stable,
+    Deprecated,
+}
+
+/// A span of time written `<n>m`, `<n>h` or `<n>d`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Duration {
+    pub minutes: u64,
+    /// As the rule wrote it, e.g. `1h`.
+    pub text: String,
+}
+
+impl Duration {
+    pub fn parse(s: &str) -> Option<Duration> {
+        let (num, unit) = s.split_at(s.len().checked_sub(1)?);
+        if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) || num.len() > 6 {
+            return None;
+        }
+        let n: u64 = num.parse().ok()?;
+        let per = match unit {
+            "m" => 1,
+            "h" => 60,
+            "d" => 1440,
+            _ => return None,
+        };
+        (n > 0).then(|| Duration {
+            minutes: n * per,
+            text: s.to_string(),
+        })
+    }
+}
+
+/// An ATT&CK enterprise tactic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Tactic {
+    pub id: &'static str,
+    /// Lower-case hyphenated name, as Sigma tags use it.
+    pub slug: &'static str,
+    /// PascalCase name, as Sentinel uses it.
+    pub pascal: &'static str,
+}
+
+pub const TACTICS: &[Tactic] = &[
+    Tactic {
+        id: "TA0043",
+        slug: "reconnaissance",
+        pascal: "Reconnaissance",
+    },
+    Tactic {
+        id: "TA0042",
+        slug: "resource-development",
+        pascal: "ResourceDevelopment",
+    },
+    Tactic {
+        id: "TA0001",
+        slug: "initial-access",
+        pascal: "InitialAccess",
+    },
+    Tactic {
+        id: "TA0002",
+        slug: "execution",
+        pascal: "Execution",
+    },
+    Tactic {
+        id: "TA0003",
+        slug: "persistence",
+        pascal: "Persistence",
+    },
+    Tactic {
+        id: "TA0004",
+        slug: "privilege-escalation",
+        pascal: "PrivilegeEscalation",
+    },
+    Tactic {
+        id: "TA0005",
+        slug: "defense-evasion",
+        pascal: "DefenseEvasion",
+    },
+    Tactic {
+        id: "TA0006",
+        slug: "credential-access",
+        pascal: "CredentialAccess",
+    },
+    Tactic {
+        id: "TA0007",
+        slug: "discovery",
+        pascal: "Discovery",
+    },
+    Tactic {
+        id: "TA0008",
+        slug: "lateral-movement",
+        pascal: "LateralMovement",
+    },
+    Tactic {
+        id: "TA0009",
+        slug: "collection",
+        pascal: "Collection",
+    },
+    Tactic {
+        id: "TA0011",
+        slug: "command-and-control",
+        pascal: "CommandAndControl",
+    },
+    Tactic {
+        id: "TA0010",
+        slug: "exfiltration",
+        pascal: "Exfiltration",
+    },
+    Tactic {
+        id: "TA0040",
+        slug: "impact",
+        pascal: "Impact",
+    },
+];
+
+/// `T####` or `T####.###`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Technique(pub String);
+
+impl Technique {
+    /// The parent technique `T####`, which is all some deployment APIs accept.
+    pub fn parent(&self) -> &str {
+        &self.0[..5]
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AggFunction {
+    Count,
+    DistinctCount,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Aggregation {
+    pub function: AggFunction,
+    /// The field counted distinctly (distinct_count only).
+    pub field: Option<FieldPath>,
+    pub group_by: Vec<Column>,
+    pub window: Duration,
+    pub threshold: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Schedule {
+    pub frequency: Duration,
+    pub lookback: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Output {
+    pub column: Column,
+    pub field: FieldPath,
+    /// For array fields: the element whose value is taken (any element when absent).
+    pub filter: Option<Cond>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityKind {
+    Account,
+    Ip,
+    CloudApplication,
+}
+
+impl EntityKind {
+    pub const ALL: &[(&'static str, EntityKind, &'static [&'static str])] = &[
+        (
+            "account",
+            EntityKind::Account,
+            &["upn", "aad_user_id", "name"],
+        ),
+        ("ip", EntityKind::Ip, &["address"]),
+        (
+            "cloud_application",
+            EntityKind::CloudApplication,
+            &["app_id", "name"],
+        ),
+    ];
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Entity {
+    pub kind: EntityKind,
+    /// (identifier, column), in the order written.
+    pub identifiers: Vec<(String, Column)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TestCase {
+    pub name: String,
+    pub expect_match: bool,
+    pub note: Option<String>,
+    /// Graph directoryAudit records, in time order.
+    pub events: Vec<serde_json::Value>,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Rule {
+    pub id: RuleId,
+    pub name: RuleName,
+    pub title: String,
+    pub description: String,
+    pub status: Status,
+    pub severity: Severity,
+    pub author: String,
+    pub date: String,
+    pub modified: Option<String>,
+    pub version: String,
+    pub references: Vec<String>,
+    pub tactics: Vec<Tactic>,
+    pub techniques: Vec<Technique>,
+    pub trr: Vec<String>,
+    pub atrm: Vec<String>,
+    pub falsepositives: Vec<String>,
+    pub logsource: String,
+    pub condition: Cond,
+    #[serde(skip)]
+    pub condition_span: Span,
+    pub aggregation: Option<Aggregation>,
+    pub schedule: Schedule,
+    pub outputs: Vec<Output>,
+    pub entities: Vec<Entity>,
+    pub tests: Vec<TestCase>,
+    #[serde(skip)]
+    pub file: FileId,
+}

@@ -1,0 +1,269 @@
+//! A backend as data: `templates/<backend>/backend.yml` declares its operators, syntax, JSON
+//! access and quantifier commands; `fields.yml` maps the neutral taxonomy to its expressions.
+//! Adding a SIEM is mostly a new folder.
+
+use crate::diag::{Code, Diagnostic};
+use crate::load::{read_source, yaml};
+use crate::source::SourceMap;
+use indexmap::IndexMap;
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Escaper {
+    Kql,
+    Spl,
+    Sigma,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Style {
+    /// A text query: conditions become expressions, quantifiers become pipeline steps.
+    Query,
+    /// A Sigma detection: conditions become selections and a condition string.
+    Sigma,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Artifact {
+    /// The tera template in the backend folder that lays the artifact out.
+    pub template: String,
+    /// File name under out/<backend>/, with `{name}` for the rule name.
+    pub file: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Syntax {
+    pub and: String,
+    pub or: String,
+    /// `{}` stands for the negated expression.
+    pub not: String,
+    pub group: String,
+    pub list_separator: String,
+}
+
+/// Operator spellings. Placeholders: `{field}`, `{value}` (a string literal), `{values}`
+/// (literals joined by the list separator), `{regex}` (a regex literal built from the value),
+/// `{pattern}` (a user regex literal), `{number}`, `{cmp}`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Operators {
+    pub equals: String,
+    pub equals_cs: String,
+    /// Optional: without it, one_of renders as `or` of equals.
+    #[serde(default)]
+    pub one_of: Option<String>,
+    #[serde(default)]
+    pub one_of_cs: Option<String>,
+    pub contains: String,
+    pub contains_cs: String,
+    pub starts_with: String,
+    pub starts_with_cs: String,
+    pub ends_with: String,
+    pub ends_with_cs: String,
+    pub regex: String,
+    /// Prefix that makes a regex case-insensitive.
+    pub regex_ci_prefix: String,
+    pub exists: String,
+    pub absent: String,
+    pub number: String,
+    pub gt: String,
+    pub gte: String,
+    pub lt: String,
+    pub lte: String,
+}
+
+/// Walking into JSON text. `{expr}` is the value so far, `{key}` a key, `{index}` an index.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Json {
+    pub key: String,
+    pub index: String,
+    /// Turns an intermediate step back into text before the next decode.
+    pub to_string: String,
+    /// Keys go in as string literals (`literal`) or raw inside a path string (`raw`).
+    pub key_form: KeyForm,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyForm {
+    #[default]
+    Literal,
+    Raw,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum QuantifierStyle {
+    /// One sub-query per quantifier that counts matching elements (KQL mv-apply).
+    Subquery,
+    /// Expand elements into rows, flag them, fold the flags back per event (SPL mvexpand).
+    Expand,
+}
+
+/// Commands for quantifiers. Placeholders: `{var}` element variable, `{source}` the array,
+/// `{parent}` the enclosing element, `{flag}` the flag column, `{cond}` the element condition,
+/// `{group}` the row id the flag is folded by, `{row}` this level's row id.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quantifier {
+    pub style: QuantifierStyle,
+    /// Subquery: opening line (`mv-apply {var} = {source} on (`).
+    #[serde(default)]
+    pub open: String,
+    /// Subquery: the counting step inside.
+    #[serde(default)]
+    pub count: String,
+    #[serde(default)]
+    pub close: String,
+    /// Expand: numbers events before the first expansion.
+    #[serde(default)]
+    pub number_events: String,
+    /// Expand: steps that bring a top-level array's elements into rows.
+    #[serde(default)]
+    pub expand_top: Vec<String>,
+    /// Expand: steps that bring a nested array's elements into rows.
+    #[serde(default)]
+    pub expand_nested: Vec<String>,
+    /// Expand: numbers element rows when they have nested quantifiers.
+    #[serde(default)]
+    pub number_rows: String,
+    /// Expand: steps that flag an element row and fold the flag back.
+    #[serde(default)]
+    pub fold: Vec<String>,
+    /// The test on the flag that replaces the quantifier in the enclosing condition.
+    pub flag_test: String,
+}
+
+/// Output columns. Placeholders: `{column}`, `{expr}`, `{var}`, `{source}`, `{cond}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outputs {
+    pub scalar: String,
+    /// Steps taking a value from the element of a top-level array that satisfies `{cond}`.
+    pub element: Vec<String>,
+    /// The condition used when the output has no `where`: the value is present.
+    pub element_any: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    pub name: String,
+    pub description: String,
+    pub style: Style,
+    pub escaper: Escaper,
+    pub artifact: Artifact,
+    #[serde(default)]
+    pub syntax: Syntax,
+    #[serde(default)]
+    pub operators: Operators,
+    #[serde(default)]
+    pub json: Json,
+    #[serde(default)]
+    pub quantifier: Option<Quantifier>,
+    #[serde(default)]
+    pub outputs: Option<Outputs>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArrayMap {
+    /// Where the elements come from: the event's array, or `{parent}`'s for nested arrays.
+    pub source: String,
+    /// Name of the element variable.
+    pub var: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldMap {
+    pub logsource: String,
+    /// Backend-specific constants the templates use (table, macro, time column, …).
+    #[serde(default)]
+    pub constants: IndexMap<String, String>,
+    pub arrays: IndexMap<String, ArrayMap>,
+    /// Neutral field → expression; `{element}` stands for the bound element of its array.
+    pub fields: IndexMap<String, String>,
+}
+
+pub struct Backend {
+    pub config: BackendConfig,
+    pub fields: FieldMap,
+    pub template: String,
+}
+
+impl Backend {
+    pub fn load(dir: &Path, sources: &mut SourceMap) -> Result<Backend, Diagnostic> {
+        let cfg_path = dir.join("backend.yml");
+        let file = read_source(&cfg_path, sources)?;
+        let config: BackendConfig = yaml::parse(sources, file)?;
+        let fields_path = dir.join("fields.yml");
+        let file = read_source(&fields_path, sources)?;
+        let fields: FieldMap = yaml::parse(sources, file)?;
+        let tpl_path = dir.join(&config.artifact.template);
+        let template = std::fs::read_to_string(&tpl_path).map_err(|e| {
+            Diagnostic::error(Code::Template, format!("cannot read template: {e}"))
+                .in_file(&tpl_path)
+        })?;
+        Ok(Backend {
+            config,
+            fields,
+            template,
+        })
+    }
+}
+
+/// Fills `{name}` placeholders in one pass, so text inserted for one placeholder is never
+/// scanned again (a value holding `{field}` stays literal). Unknown `{…}` are kept as written.
+pub fn fill(template: &str, args: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let replaced = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            args.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (v, close))
+        });
+        match replaced {
+            Some((v, close)) => {
+                out.push_str(v);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill;
+
+    #[test]
+    fn fill_is_single_pass() {
+        assert_eq!(
+            fill(
+                "{field} == {value}",
+                &[("field", "F"), ("value", "\"{field}\"")]
+            ),
+            "F == \"{field}\""
+        );
+        assert_eq!(
+            fill("spath path=a{} output={var}", &[("var", "v")]),
+            "spath path=a{} output=v"
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! Escaping, one function per backend context. Every rule value reaches a query only through
+//! these, so a quote, backslash, pipe or newline in a value cannot change what a query does.
+
+use std::fmt::Write;
+
+/// A KQL double-quoted string literal.
+pub fn kql_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// An SPL eval string expression. Control characters cannot appear inside an SPL literal safely
+/// (a newline would also break a .conf continuation), so they are spliced in with `urldecode`.
+pub fn spl_string(s: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for c in s.chars() {
+        if c.is_control() {
+            if !cur.is_empty() {
+                parts.push(format!("\"{cur}\""));
+                cur.clear();
+            }
+            let mut buf = [0u8; 4];
+            let hex: String = c
+                .encode_utf8(&mut buf)
+                .bytes()
+                .map(|b| format!("%{b:02X}"))
+                .collect();
+            parts.push(format!("urldecode(\"{hex}\")"));
+        } else {
+            match c {
+                '"' => cur.push_str("\\\""),
+                '\\' => cur.push_str("\\\\"),
+                c => cur.push(c),
+            }
+        }
+    }
+    if !cur.is_empty() || parts.is_empty() {
+        parts.push(format!("\"{cur}\""));
+    }
+    parts.join(".")
+}
+
+/// Escapes regex metacharacters so the text matches itself (PCRE and RE2 alike); control
+/// characters become `\x{..}` so the pattern stays printable.
+pub fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\x{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A Sigma string value: `*`, `?` and `\` are escaped so the value matches literally.
+pub fn sigma_value(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A YAML scalar for a string: single-quoted when printable, double-quoted with escapes when it
+/// holds control characters (single quotes would fold a newline into a space).
+pub fn yaml_string(s: &str) -> String {
+    if s.chars().any(|c| c.is_control()) {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                c if c.is_control() => {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    } else {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kql_escapes_quotes_backslashes_and_controls() {
+        assert_eq!(kql_string(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(kql_string("x\ny\u{1}"), "\"x\\ny\\u0001\"");
+        assert_eq!(kql_string("#EXT#|*"), "\"#EXT#|*\"");
+    }
+
+    #[test]
+    fn spl_splices_control_characters() {
+        assert_eq!(spl_string("plain"), "\"plain\"");
+        assert_eq!(spl_string(r#"q"b\"#), r#""q\"b\\""#);
+        assert_eq!(spl_string("a\nb"), "\"a\".urldecode(\"%0A\").\"b\"");
+        assert_eq!(spl_string("\n"), "urldecode(\"%0A\")");
+        assert_eq!(spl_string(""), "\"\"");
+    }
+
+    #[test]
+    fn regex_escape_matches_literally() {
+        let hostile = "a.b*c?(d)[e]{f}|g^h$i\\j#EXT#\nk";
+        let re = regex::Regex::new(&format!("^{}$", regex_escape(hostile))).unwrap();
+        assert!(re.is_match(hostile));
+        assert!(!re.is_match("aXb*c?(d)[e]{f}|g^h$i\\j#EXT#\nk"));
+    }
+
+    #[test]
+    fn yaml_quoting() {
+        assert_eq!(yaml_string("it's"), "'it''s'");
+        assert_eq!(yaml_string("a\nb"), "\"a\\nb\"");
+        assert_eq!(sigma_value(r"a*b?c\d"), r"a\*b\?c\\d");
+    }
+}

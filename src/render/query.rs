@@ -1,0 +1,395 @@
+//! The generic IR walker for text-query backends (KQL, SPL). Operators, syntax, JSON access and
+//! quantifier commands all come from the backend's table; this file only decides structure.
+
+use super::backend::{Backend, Escaper, KeyForm, QuantifierStyle, fill};
+use super::error::RenderError;
+use super::escape::{kql_string, regex_escape, spl_string};
+use crate::ir::{Case, Cmp, Cond, JsonStep, Op, Pred, StrOp};
+use crate::model::Output;
+use crate::taxonomy::LogSource;
+use serde::Serialize;
+
+/// A rule condition laid out as pipeline pieces, in order.
+#[derive(Debug, Default, Serialize)]
+pub struct QueryPlan {
+    /// Conjuncts that need no quantifier: each can be its own filter, first.
+    pub filters: Vec<String>,
+    /// Steps that evaluate quantifiers into flag columns.
+    pub steps: Vec<String>,
+    /// Conjuncts over those flags.
+    pub residual: Vec<String>,
+    /// Steps that compute the output columns.
+    pub outputs: Vec<String>,
+}
+
+pub struct Walker<'a> {
+    b: &'a Backend,
+    ls: &'a LogSource,
+    flags: usize,
+    events_numbered: bool,
+}
+
+type Scope = Vec<(String, String)>;
+
+impl<'a> Walker<'a> {
+    pub fn new(b: &'a Backend, ls: &'a LogSource) -> Self {
+        Walker {
+            b,
+            ls,
+            flags: 0,
+            events_numbered: false,
+        }
+    }
+
+    pub fn plan(
+        &mut self,
+        cond: &Cond,
+        outputs: &[(Output, Option<Cond>)],
+    ) -> Result<QueryPlan, RenderError> {
+        let mut plan = QueryPlan::default();
+        let conjuncts = match cond {
+            Cond::All(cs) => cs.clone(),
+            c => vec![c.clone()],
+        };
+        for c in &conjuncts {
+            if c.has_quantifier() {
+                let text = self.cond(c, &Vec::new(), &mut plan.steps, "")?;
+                plan.residual.push(text);
+            } else {
+                plan.filters
+                    .push(self.cond(c, &Vec::new(), &mut Vec::new(), "")?);
+            }
+        }
+        for (o, filter) in outputs {
+            plan.outputs.extend(self.output(o, filter.as_ref())?);
+        }
+        Ok(plan)
+    }
+
+    fn string(&self, s: &str) -> String {
+        match self.b.config.escaper {
+            Escaper::Kql => kql_string(s),
+            Escaper::Spl | Escaper::Sigma => spl_string(s),
+        }
+    }
+
+    fn cond(
+        &mut self,
+        c: &Cond,
+        scope: &Scope,
+        sink: &mut Vec<String>,
+        row: &str,
+    ) -> Result<String, RenderError> {
+        let syn = &self.b.config.syntax;
+        Ok(match c {
+            Cond::All(cs) | Cond::Any(cs) => {
+                let sep = if matches!(c, Cond::All(_)) {
+                    &syn.and
+                } else {
+                    &syn.or
+                };
+                let mut parts = Vec::new();
+                for child in cs {
+                    let t = self.cond(child, scope, sink, row)?;
+                    parts.push(match child {
+                        Cond::All(_) | Cond::Any(_) => syn.group.replace("{}", &t),
+                        _ => t,
+                    });
+                }
+                parts.join(sep)
+            }
+            Cond::Not(inner) => {
+                let t = self.cond(inner, scope, sink, row)?;
+                syn.not.replace("{}", &t)
+            }
+            Cond::Some { array, cond } => {
+                let (steps, test) = self.quantifier(&array.0, cond, scope, row)?;
+                sink.extend(steps);
+                test
+            }
+            Cond::Pred(p) => self.pred(p, scope)?,
+        })
+    }
+
+    fn quantifier(
+        &mut self,
+        array: &str,
+        cond: &Cond,
+        scope: &Scope,
+        parent_row: &str,
+    ) -> Result<(Vec<String>, String), RenderError> {
+        let q = self
+            .b
+            .config
+            .quantifier
+            .as_ref()
+            .ok_or(RenderError::MissingSection("quantifier"))?;
+        self.flags += 1;
+        let flag = format!("rp_q{}", self.flags);
+        let map = self
+            .b
+            .fields
+            .arrays
+            .get(array)
+            .ok_or_else(|| RenderError::UnmappedArray(array.to_string()))?;
+        let var = map.var.clone();
+        let parent = scope.last().map(|(_, v)| v.clone()).unwrap_or_default();
+        let source = fill(&map.source, &[("parent", &parent)]);
+        let mut inner_scope = scope.clone();
+        inner_scope.push((array.to_string(), var.clone()));
+        let row = format!("{var}_row");
+        let mut inner_steps = Vec::new();
+        let text = self.cond(cond, &inner_scope, &mut inner_steps, &row)?;
+        let args = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+            let mut v: Vec<(String, String)> = [
+                ("var", var.as_str()),
+                ("source", source.as_str()),
+                ("parent", parent.as_str()),
+                ("flag", flag.as_str()),
+                ("cond", text.as_str()),
+                ("row", row.as_str()),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            v.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            v
+        };
+        let filled = |t: &str, extra: &[(&str, &str)]| {
+            let a = args(extra);
+            let refs: Vec<(&str, &str)> = a.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            fill(t, &refs)
+        };
+        let test = filled(&q.flag_test, &[]);
+        let steps = match q.style {
+            QuantifierStyle::Subquery => {
+                let mut body = inner_steps;
+                body.push(filled(&q.count, &[]));
+                let mut s = filled(&q.open, &[]);
+                for (i, step) in body.iter().enumerate() {
+                    let lead = if i == 0 { "\n    " } else { "\n    | " };
+                    s.push_str(lead);
+                    s.push_str(&step.replace('\n', "\n    "));
+                }
+                s.push('\n');
+                s.push_str(&filled(&q.close, &[]));
+                vec![s]
+            }
+            QuantifierStyle::Expand => {
+                let mut s = Vec::new();
+                if scope.is_empty() && !self.events_numbered {
+                    self.events_numbered = true;
+                    s.push(filled(&q.number_events, &[]));
+                }
+                let expand = if scope.is_empty() {
+                    &q.expand_top
+                } else {
+                    &q.expand_nested
+                };
+                s.extend(expand.iter().map(|t| filled(t, &[])));
+                if cond.has_quantifier() {
+                    s.push(filled(&q.number_rows, &[]));
+                }
+                s.extend(inner_steps);
+                let group = if scope.is_empty() {
+                    "rp_event"
+                } else {
+                    parent_row
+                };
+                s.extend(q.fold.iter().map(|t| filled(t, &[("group", group)])));
+                s
+            }
+        };
+        Ok((steps, test))
+    }
+
+    fn field(&self, name: &str, scope: &Scope) -> Result<String, RenderError> {
+        let expr = self
+            .b
+            .fields
+            .fields
+            .get(name)
+            .ok_or_else(|| RenderError::UnmappedField(name.to_string()))?;
+        let array = self.ls.fields.get(name).and_then(|f| f.array.as_deref());
+        let element = match array {
+            Some(a) => scope
+                .iter()
+                .rev()
+                .find(|(n, _)| n == a)
+                .map(|(_, v)| v.as_str())
+                .ok_or_else(|| RenderError::Unbound {
+                    field: name.to_string(),
+                    array: a.to_string(),
+                })?,
+            None => "",
+        };
+        Ok(fill(expr, &[("element", element)]))
+    }
+
+    fn pred(&self, p: &Pred, scope: &Scope) -> Result<String, RenderError> {
+        let ops = &self.b.config.operators;
+        let json = &self.b.config.json;
+        let mut value = self.field(&p.field.0, scope)?;
+        for (i, step) in p.json.iter().enumerate() {
+            let base = if i == 0 {
+                value.clone()
+            } else {
+                fill(&json.to_string, &[("expr", &value)])
+            };
+            value = match step {
+                JsonStep::Key(k) => {
+                    let key = match json.key_form {
+                        KeyForm::Literal => self.string(k),
+                        KeyForm::Raw => k.clone(),
+                    };
+                    fill(&json.key, &[("expr", &base), ("key", &key)])
+                }
+                JsonStep::Index(n) => {
+                    fill(&json.index, &[("expr", &base), ("index", &n.to_string())])
+                }
+            };
+        }
+        let raw = value.clone();
+        if !p.json.is_empty() {
+            value = fill(&json.to_string, &[("expr", &value)]);
+        }
+        Ok(match &p.op {
+            Op::Exists(true) => fill(&ops.exists, &[("field", &value)]),
+            Op::Exists(false) => fill(&ops.absent, &[("field", &value)]),
+            Op::Number { cmp, value: n } => {
+                let sym = match cmp {
+                    Cmp::Gt => &ops.gt,
+                    Cmp::Gte => &ops.gte,
+                    Cmp::Lt => &ops.lt,
+                    Cmp::Lte => &ops.lte,
+                };
+                fill(
+                    &ops.number,
+                    &[("field", &raw), ("cmp", sym), ("number", &number(*n))],
+                )
+            }
+            Op::Regex { pattern, case } => {
+                let p = match case {
+                    Case::Insensitive => format!("{}{pattern}", ops.regex_ci_prefix),
+                    Case::Sensitive => pattern.clone(),
+                };
+                fill(
+                    &ops.regex,
+                    &[("field", &value), ("pattern", &self.string(&p))],
+                )
+            }
+            Op::Str { op, values, case } => self.str_op(*op, values, *case, &value),
+        })
+    }
+
+    fn str_op(&self, op: StrOp, values: &[String], case: Case, field: &str) -> String {
+        let ops = &self.b.config.operators;
+        let cs = case == Case::Sensitive;
+        if values.len() > 1 {
+            let list = if cs { &ops.one_of_cs } else { &ops.one_of };
+            if let Some(t) = list {
+                let lits: Vec<String> = values.iter().map(|v| self.string(v)).collect();
+                return fill(
+                    t,
+                    &[
+                        ("field", field),
+                        ("values", &lits.join(&self.b.config.syntax.list_separator)),
+                    ],
+                );
+            }
+            let parts: Vec<String> = values
+                .iter()
+                .map(|v| self.str_op(op, std::slice::from_ref(v), case, field))
+                .collect();
+            return self
+                .b
+                .config
+                .syntax
+                .group
+                .replace("{}", &parts.join(&self.b.config.syntax.or));
+        }
+        let v = &values[0];
+        let (t, anchored) = match (op, cs) {
+            (StrOp::Equals, false) => (&ops.equals, ("^", "$")),
+            (StrOp::Equals, true) => (&ops.equals_cs, ("^", "$")),
+            (StrOp::Contains, false) => (&ops.contains, ("", "")),
+            (StrOp::Contains, true) => (&ops.contains_cs, ("", "")),
+            (StrOp::StartsWith, false) => (&ops.starts_with, ("^", "")),
+            (StrOp::StartsWith, true) => (&ops.starts_with_cs, ("^", "")),
+            (StrOp::EndsWith, false) => (&ops.ends_with, ("", "$")),
+            (StrOp::EndsWith, true) => (&ops.ends_with_cs, ("", "$")),
+        };
+        let prefix = if cs { "" } else { ops.regex_ci_prefix.as_str() };
+        let regex = format!("{prefix}{}{}{}", anchored.0, regex_escape(v), anchored.1);
+        fill(
+            t,
+            &[
+                ("field", field),
+                ("value", &self.string(v)),
+                ("regex", &self.string(&regex)),
+            ],
+        )
+    }
+
+    fn output(&mut self, o: &Output, filter: Option<&Cond>) -> Result<Vec<String>, RenderError> {
+        let outs = self
+            .b
+            .config
+            .outputs
+            .as_ref()
+            .ok_or(RenderError::MissingSection("outputs"))?;
+        let column = o.column.0.as_str();
+        let array = self.ls.fields.get(&o.field.0).and_then(|f| f.array.clone());
+        let Some(array) = array else {
+            let expr = self.field(&o.field.0, &Vec::new())?;
+            return Ok(vec![fill(
+                &outs.scalar,
+                &[("column", column), ("expr", &expr)],
+            )]);
+        };
+        let map = self
+            .b
+            .fields
+            .arrays
+            .get(&array)
+            .ok_or_else(|| RenderError::UnmappedArray(array.to_string()))?;
+        let scope = vec![(array.clone(), map.var.clone())];
+        let expr = self.field(&o.field.0, &scope)?;
+        let cond = match filter {
+            Some(f) => {
+                let mut sink = Vec::new();
+                let t = self.cond(f, &scope, &mut sink, "")?;
+                if !sink.is_empty() {
+                    return Err(RenderError::NestedOutputFilter(column.to_string()));
+                }
+                t
+            }
+            None => fill(&outs.element_any, &[("expr", &expr)]),
+        };
+        let source = fill(&map.source, &[("parent", "")]);
+        Ok(outs
+            .element
+            .iter()
+            .map(|t| {
+                fill(
+                    t,
+                    &[
+                        ("column", column),
+                        ("expr", &expr),
+                        ("var", &map.var),
+                        ("source", &source),
+                        ("cond", &cond),
+                    ],
+                )
+            })
+            .collect())
+    }
+}
+
+fn number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}

@@ -1,0 +1,93 @@
+//! The neutral log source: its fields, their types, and the arrays they live in. Declared once in
+//! `templates/logsources/<name>.yml`; each backend maps these names in its own folder.
+
+use crate::diag::{Code, Diagnostic};
+use crate::load::{read_source, yaml};
+use crate::source::SourceMap;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    String,
+    Number,
+    Datetime,
+    /// A string that holds JSON text (oldValue/newValue): can be decoded with `json:`.
+    JsonText,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArrayDef {
+    pub description: String,
+    /// Path of the array in a Graph directoryAudit record (relative to the parent element).
+    pub graph: String,
+    #[serde(default)]
+    pub parent: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldDef {
+    #[serde(rename = "type")]
+    pub kind: FieldType,
+    pub description: String,
+    /// Dotted path in a Graph directoryAudit record (relative to the array element if any).
+    pub graph: String,
+    #[serde(default)]
+    pub array: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSource {
+    pub name: String,
+    pub title: String,
+    pub arrays: IndexMap<String, ArrayDef>,
+    pub fields: IndexMap<String, FieldDef>,
+}
+
+impl LogSource {
+    pub fn load(path: &Path, sources: &mut SourceMap) -> Result<LogSource, Diagnostic> {
+        let file = read_source(path, sources)?;
+        let ls: LogSource = yaml::parse(sources, file)?;
+        ls.check().map_err(|m| {
+            Diagnostic::error(Code::Taxonomy, m).in_file(path).help(
+                "every array's parent and every field's array must be declared under `arrays`",
+            )
+        })?;
+        Ok(ls)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        for (name, a) in &self.arrays {
+            if let Some(p) = &a.parent
+                && !self.arrays.contains_key(p)
+            {
+                return Err(format!("array `{name}` names unknown parent `{p}`"));
+            }
+        }
+        for (name, f) in &self.fields {
+            if let Some(a) = &f.array
+                && !self.arrays.contains_key(a)
+            {
+                return Err(format!("field `{name}` names unknown array `{a}`"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Arrays from the outermost down to `array`.
+    pub fn array_chain(&self, array: &str) -> Vec<String> {
+        let mut chain = vec![array.to_string()];
+        let mut cur = array;
+        while let Some(p) = self.arrays.get(cur).and_then(|a| a.parent.as_deref()) {
+            chain.push(p.to_string());
+            cur = p;
+        }
+        chain.reverse();
+        chain
+    }
+}
