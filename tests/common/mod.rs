@@ -1,0 +1,35 @@
+//! Shared helpers for the integration tests.
+
+use rulepack::source::SourceMap;
+use rulepack::{Compiled, Paths, compile};
+use std::path::{Path, PathBuf};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn paths(rules: &Path) -> Paths {
+    Paths {
+        rules: rules.to_path_buf(),
+        templates: repo().join("templates"),
+    }
+}
+
+/// Compiles the shipped pack; panics with the rendered diagnostics if it does not compile.
+pub fn compile_pack() -> Compiled {
+    compile_dir(&repo().join("rules"))
+}
+
+pub fn compile_dir(rules: &Path) -> Compiled {
+    let mut sources = SourceMap::default();
+    match compile(&paths(rules), &mut sources) {
+        Ok(c) => c,
+        Err(diags) => {
+            let text: Vec<String> = diags
+                .iter()
+                .map(|d| rulepack::diag::render_human(d, &sources, false))
+                .collect();
+            panic!("the pack does not compile:\n{}", text.join("\n"));
+        }
+    }
+}
