@@ -117,3 +117,51 @@ pub fn compile(paths: &Paths, sources: &mut SourceMap) -> Result<Compiled, Vec<D
         warnings,
     })
 }
+
+/// JSON for external test engines: per rule, its artifacts (relative to the output folder), its
+/// Sigma approximations, and its tests with their events and positions.
+pub fn tests_manifest(c: &Compiled, sources: &SourceMap) -> String {
+    let rules: Vec<serde_json::Value> = c
+        .rules
+        .iter()
+        .map(|r| {
+            let artifacts: serde_json::Map<String, serde_json::Value> = c
+                .artifacts
+                .iter()
+                .filter(|a| a.path.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s == r.name.0 || s.strip_prefix("azure_") == Some(r.name.0.as_str())))
+                .filter_map(|a| {
+                    let backend = a.path.components().next()?.as_os_str().to_str()?.to_string();
+                    Some((backend, serde_json::Value::String(a.path.display().to_string())))
+                })
+                .collect();
+            let approximations: Vec<&str> = c
+                .warnings
+                .iter()
+                .filter(|w| w.code == Code::Approximation && w.message.contains(&format!("`{}`", r.name.0)))
+                .map(|w| w.message.as_str())
+                .collect();
+            let file = sources.get(r.file).path.display().to_string();
+            let tests: Vec<serde_json::Value> = r
+                .tests
+                .iter()
+                .map(|t| {
+                    let (line, _) = sources.line_col(t.span.file, t.span.start);
+                    serde_json::json!({ "name": t.name, "expect_match": t.expect_match, "line": line, "events": t.events })
+                })
+                .collect();
+            serde_json::json!({
+                "name": r.name.0,
+                "id": r.id.0,
+                "file": file,
+                "aggregation": r.aggregation.is_some(),
+                "artifacts": artifacts,
+                "sigma_approximations": approximations,
+                "tests": tests,
+            })
+        })
+        .collect();
+    let mut text =
+        serde_json::to_string_pretty(&serde_json::json!({ "rules": rules })).unwrap_or_default();
+    text.push('\n');
+    text
+}

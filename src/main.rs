@@ -44,6 +44,12 @@ enum Command {
     },
     /// Print the JSON Schema (draft-07) of the rule format.
     Schema,
+    /// Print every rule's tests, artifacts and Sigma approximations as JSON, for the
+    /// independent engines that replay the tests against the built queries.
+    ExportTests {
+        #[command(flatten)]
+        input: Input,
+    },
 }
 
 #[derive(Args)]
@@ -72,6 +78,16 @@ fn main() -> ExitCode {
         Command::Schema => {
             print_out(&rulepack::schema::rule_schema());
             ExitCode::SUCCESS
+        }
+        Command::ExportTests { input } => {
+            let mut sources = SourceMap::default();
+            match compile(&paths(&input), &mut sources) {
+                Ok(c) => {
+                    print_out(&rulepack::tests_manifest(&c, &sources));
+                    ExitCode::SUCCESS
+                }
+                Err(diags) => fail(&diags, &sources, input.format),
+            }
         }
         Command::Check { input } => {
             let mut sources = SourceMap::default();
