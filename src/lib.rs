@@ -3,10 +3,12 @@
 //! load → validate → lower → render → write. See ARCHITECTURE.md.
 
 pub mod diag;
+pub mod eval;
 pub mod ir;
 pub mod load;
 pub mod lower;
 pub mod model;
+pub mod prove;
 pub mod render;
 pub mod schema;
 pub mod source;

@@ -42,6 +42,14 @@ enum Command {
         #[command(flatten)]
         input: Input,
     },
+    /// Run every rule's tests through the reference evaluator and check that the tests can
+    /// tell each rule from broken copies of it.
+    Test {
+        #[command(flatten)]
+        input: Input,
+        /// Only these rules (by name); all rules when none are given.
+        rules_filter: Vec<String>,
+    },
     /// Print the JSON Schema (draft-07) of the rule format.
     Schema,
     /// Print every rule's tests, artifacts and Sigma approximations as JSON, for the
@@ -87,6 +95,60 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(diags) => fail(&diags, &sources, input.format),
+            }
+        }
+        Command::Test {
+            input,
+            rules_filter,
+        } => {
+            let mut sources = SourceMap::default();
+            let (rules, logsources) = match rulepack::check(&paths(&input), &mut sources) {
+                Ok(r) => r,
+                Err(diags) => return fail(&diags, &sources, input.format),
+            };
+            let unknown: Vec<&String> = rules_filter
+                .iter()
+                .filter(|n| !rules.iter().any(|r| r.name.0 == **n))
+                .collect();
+            if !unknown.is_empty() {
+                eprintln!("error: no rule named {unknown:?}");
+                return ExitCode::from(EXIT_RULE_ERRORS);
+            }
+            let selected: Vec<_> = rules
+                .into_iter()
+                .filter(|r| rules_filter.is_empty() || rules_filter.contains(&r.name.0))
+                .collect();
+            let report = rulepack::prove::run(&selected, &logsources, &sources);
+            let mut out = std::io::stdout().lock();
+            for o in &report.outcomes {
+                let verdict = |m: bool| if m { "match" } else { "no match" };
+                let _ = if o.expected == o.got {
+                    writeln!(out, "ok   {}: {}", o.rule, o.test)
+                } else {
+                    writeln!(
+                        out,
+                        "FAIL {}: {} ({}): expected {}, got {}",
+                        o.rule,
+                        o.test,
+                        o.position,
+                        verdict(o.expected),
+                        verdict(o.got)
+                    )
+                };
+            }
+            for (position, what) in &report.weak {
+                let _ = writeln!(out, "WEAK {position}: {what}");
+            }
+            let failed = report.failed() + report.weak.len();
+            let _ = writeln!(
+                out,
+                "rules: {} passed, {failed} failed",
+                report.outcomes.len() - report.failed()
+            );
+            if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_RULE_ERRORS)
             }
         }
         Command::Check { input } => {

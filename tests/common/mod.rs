@@ -1,4 +1,6 @@
 //! Shared helpers for the integration tests.
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
 
 use rulepack::source::SourceMap;
 use rulepack::{Compiled, Paths, compile};

@@ -1,0 +1,298 @@
+//! The reference evaluator: runs a rule's IR over Microsoft Graph directoryAudit records. It is
+//! what `rulepack test` checks the rules' own tests with, and the specification the backends'
+//! outputs are replayed against. Semantics, operator by operator (docs/semantics.md says the same):
+//!
+//! - A field is read from the record by its taxonomy `graph` path. A JSON string is its text; a
+//!   number, boolean, object or array is its compact JSON text; null or missing is *absent*.
+//! - String tests on an absent value are false. Case-insensitive tests compare Unicode lower case.
+//! - `regex` is unanchored (Rust `regex`, RE2 syntax); case-insensitive adds `(?i)`.
+//! - `exists: true` holds when the value is present, not null and not the empty string (an empty
+//!   JSON array or object is present); `exists: false` is its negation.
+//! - Numbers compare as f64; a value that is not a number (or numeric text) makes the test false.
+//! - `json` steps decode the value as JSON; a string met on the way is decoded again before a key
+//!   or index is applied; a missing key, bad index or undecodable text makes the value absent.
+//! - `some` holds when at least one element of the array (of the bound parent element, for nested
+//!   arrays) satisfies its condition with that element bound; a missing array has no elements.
+//! - Aggregation: matching records are grouped by the group-by columns' values and by fixed windows
+//!   aligned to the Unix epoch (as KQL and SPL `bin` do); the rule fires for a group whose count (or
+//!   distinct count of the field's present values) reaches the threshold.
+
+use crate::ir::{Case, Cmp, Cond, JsonStep, Op, Pred, StrOp};
+use crate::model::{AggFunction, Rule};
+use crate::taxonomy::LogSource;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Evaluates rules of one log source against its records.
+pub struct Evaluator<'a> {
+    ls: &'a LogSource,
+}
+
+/// Bound elements, innermost last, keyed by the array's index in the taxonomy.
+type Bindings<'v> = Vec<(usize, &'v Value)>;
+
+impl<'a> Evaluator<'a> {
+    pub fn new(ls: &'a LogSource) -> Self {
+        Evaluator { ls }
+    }
+
+    /// Does one record satisfy the (lowered) condition?
+    pub fn matches(&self, cond: &Cond, record: &Value) -> bool {
+        self.cond(cond, record, &mut Vec::new())
+    }
+
+    /// Does the rule fire on these records (in time order)? Without aggregation: on any record.
+    pub fn fires(&self, rule: &Rule, cond: &Cond, records: &[Value]) -> bool {
+        let hits = records.iter().filter(|r| self.matches(cond, r));
+        let Some(agg) = &rule.aggregation else {
+            return hits.count() > 0;
+        };
+        let window = agg.window.minutes as i64 * 60;
+        let mut groups: BTreeMap<(Vec<String>, i64), (u32, BTreeSet<String>)> = BTreeMap::new();
+        for r in hits {
+            let Some(t) = self.field_text(r, "time").as_deref().and_then(parse_time) else {
+                continue;
+            };
+            let key: Vec<String> = agg
+                .group_by
+                .iter()
+                .filter_map(|c| rule.outputs.iter().find(|o| o.column == *c))
+                .map(|o| self.field_text(r, &o.field.0).unwrap_or_default())
+                .collect();
+            let entry = groups.entry((key, t.div_euclid(window))).or_default();
+            entry.0 += 1;
+            if let Some(f) = &agg.field
+                && let Some(v) = self.field_text(r, &f.0)
+            {
+                entry.1.insert(v);
+            }
+        }
+        groups.values().any(|(count, distinct)| match agg.function {
+            AggFunction::Count => *count >= agg.threshold,
+            AggFunction::DistinctCount => distinct.len() as u32 >= agg.threshold,
+        })
+    }
+
+    fn cond<'v>(&self, c: &Cond, record: &'v Value, bound: &mut Bindings<'v>) -> bool {
+        match c {
+            Cond::All(cs) => cs.iter().all(|c| self.cond(c, record, bound)),
+            Cond::Any(cs) => cs.iter().any(|c| self.cond(c, record, bound)),
+            Cond::Not(c) => !self.cond(c, record, bound),
+            Cond::Some { array, cond } => {
+                let Some((index, _, def)) = self.ls.arrays.get_full(&array.0) else {
+                    return false;
+                };
+                let base = match &def.parent {
+                    Some(p) => self.bound(p, bound),
+                    None => Some(record),
+                };
+                let Some(Value::Array(items)) = base.and_then(|b| walk(b, &def.graph)) else {
+                    return false;
+                };
+                items.iter().any(|item| {
+                    bound.push((index, item));
+                    let ok = self.cond(cond, record, bound);
+                    bound.pop();
+                    ok
+                })
+            }
+            Cond::Pred(p) => self.pred(p, record, bound),
+        }
+    }
+
+    fn value<'v>(&self, name: &str, record: &'v Value, bound: &Bindings<'v>) -> Option<&'v Value> {
+        let def = self.ls.fields.get(name)?;
+        let base = match &def.array {
+            Some(a) => self.bound(a, bound)?,
+            None => record,
+        };
+        walk(base, &def.graph).filter(|v| !v.is_null())
+    }
+
+    fn bound<'v>(&self, array: &str, bound: &Bindings<'v>) -> Option<&'v Value> {
+        let index = self.ls.arrays.get_index_of(array)?;
+        bound
+            .iter()
+            .rev()
+            .find(|(i, _)| *i == index)
+            .map(|(_, v)| *v)
+    }
+
+    /// A top-level field as text (for grouping and outputs).
+    pub fn field_text(&self, record: &Value, name: &str) -> Option<String> {
+        self.value(name, record, &Vec::new()).map(text)
+    }
+
+    fn pred<'v>(&self, p: &Pred, record: &'v Value, bound: &Bindings<'v>) -> bool {
+        let raw = self.value(&p.field.0, record, bound);
+        let value: Option<Value> = if p.json.is_empty() {
+            raw.cloned()
+        } else {
+            raw.and_then(|v| follow(v, &p.json))
+        };
+        let value = value.filter(|v| !v.is_null());
+        match &p.op {
+            Op::Exists(want) => {
+                let present = value.as_ref().is_some_and(|v| !text(v).is_empty());
+                present == *want
+            }
+            Op::Number { cmp, value: n } => {
+                let Some(x) = value.as_ref().and_then(number) else {
+                    return false;
+                };
+                match cmp {
+                    Cmp::Gt => x > *n,
+                    Cmp::Gte => x >= *n,
+                    Cmp::Lt => x < *n,
+                    Cmp::Lte => x <= *n,
+                }
+            }
+            Op::Regex { pattern, case } => {
+                let Some(v) = value.as_ref().map(text) else {
+                    return false;
+                };
+                let pat = match case {
+                    Case::Insensitive => format!("(?i){pattern}"),
+                    Case::Sensitive => pattern.clone(),
+                };
+                regex::Regex::new(&pat).is_ok_and(|re| re.is_match(&v))
+            }
+            Op::Str { op, values, case } => {
+                let Some(v) = value.as_ref().map(text) else {
+                    return false;
+                };
+                let fold = |s: &str| match case {
+                    Case::Insensitive => s.to_lowercase(),
+                    Case::Sensitive => s.to_string(),
+                };
+                let v = fold(&v);
+                values.iter().any(|w| {
+                    let w = fold(w);
+                    match op {
+                        StrOp::Equals => v == w,
+                        StrOp::Contains => v.contains(&w),
+                        StrOp::StartsWith => v.starts_with(&w),
+                        StrOp::EndsWith => v.ends_with(&w),
+                    }
+                })
+            }
+        }
+    }
+}
+
+/// Follows a dotted Graph path.
+fn walk<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.').try_fold(v, |v, k| v.get(k))
+}
+
+/// Decodes JSON text and follows the path, decoding strings met on the way again.
+fn follow(v: &Value, steps: &[JsonStep]) -> Option<Value> {
+    let mut cur = decode(v)?;
+    for step in steps {
+        if cur.is_string() {
+            cur = decode(&cur)?;
+        }
+        cur = match step {
+            JsonStep::Key(k) => cur.get(k)?.clone(),
+            JsonStep::Index(i) => cur.get(*i as usize)?.clone(),
+        };
+    }
+    Some(cur)
+}
+
+fn decode(v: &Value) -> Option<Value> {
+    match v {
+        Value::String(s) => serde_json::from_str(s).ok(),
+        other => Some(other.clone()),
+    }
+}
+
+/// The value as text: strings as they are, everything else as compact JSON.
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Seconds since the Unix epoch of an ISO-8601 time (`2023-07-13T00:29:59.51+00:00`, `…Z`).
+pub fn parse_time(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d, h, mi, sec) = (
+        n(0..4)?,
+        n(5..7)?,
+        n(8..10)?,
+        n(11..13)?,
+        n(14..16)?,
+        n(17..19)?,
+    );
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        rest = frac.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    let offset = match rest {
+        "" | "Z" | "z" => 0,
+        tz if tz.len() == 6 && matches!(&tz[..1], "+" | "-") && &tz[3..4] == ":" => {
+            let mins = tz[1..3].parse::<i64>().ok()? * 60 + tz[4..6].parse::<i64>().ok()?;
+            if tz.starts_with('-') { -mins } else { mins }
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + sec - offset * 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_time("2023-07-13T00:29:59.5100003+00:00"),
+            Some(1_689_208_199)
+        );
+        assert_eq!(parse_time("2023-07-13T02:29:59+02:00"), Some(1_689_208_199));
+        assert_eq!(parse_time("yesterday"), None);
+    }
+
+    #[test]
+    fn json_paths_decode_nested_strings() {
+        let v = Value::String(r#"["{\"P\":{\"A\":[\"x.com\"]}}"]"#.into());
+        let path = [
+            JsonStep::Index(0),
+            JsonStep::Key("P".into()),
+            JsonStep::Key("A".into()),
+        ];
+        assert_eq!(follow(&v, &path), Some(serde_json::json!(["x.com"])));
+        assert_eq!(follow(&v, &[JsonStep::Index(1)]), None);
+        assert_eq!(follow(&Value::String("not json".into()), &path), None);
+    }
+}
