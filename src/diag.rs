@@ -95,8 +95,10 @@ pub struct DiagnosticData {
     /// Shown as the label under the underlined text.
     pub label: Option<String>,
     pub help: Option<String>,
-    /// For diagnostics about a file without a precise position (I/O, templates).
+    /// For diagnostics about a file that is not in the source map (I/O, encoding, templates).
     pub path: Option<std::path::PathBuf>,
+    /// 1-based line and column in `path`, when known.
+    pub line_col: Option<(usize, usize)>,
 }
 
 impl Diagnostic {
@@ -109,6 +111,7 @@ impl Diagnostic {
             label: None,
             help: None,
             path: None,
+            line_col: None,
         }))
     }
 
@@ -135,6 +138,11 @@ impl Diagnostic {
 
     pub fn in_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.0.path = Some(path.into());
+        self
+    }
+
+    pub fn at_line(mut self, line: usize, column: usize) -> Self {
+        self.0.line_col = Some((line, column));
         self
     }
 
@@ -168,11 +176,14 @@ pub fn position(d: &Diagnostic, sources: &SourceMap) -> Option<Position> {
                 column,
             })
         }
-        (None, Some(path)) => Some(Position {
-            file: path.display().to_string(),
-            line: 1,
-            column: 1,
-        }),
+        (None, Some(path)) => {
+            let (line, column) = d.line_col.unwrap_or((1, 1));
+            Some(Position {
+                file: path.display().to_string(),
+                line,
+                column,
+            })
+        }
         (None, None) => None,
     }
 }
@@ -201,7 +212,11 @@ pub fn render_human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String 
                 ),
         );
     } else if let Some(path) = &d.path {
-        group = group.element(annotate_snippets::Origin::path(path.display().to_string()));
+        let mut origin = annotate_snippets::Origin::path(path.display().to_string());
+        if let Some((line, column)) = d.line_col {
+            origin = origin.line(line).char_column(column);
+        }
+        group = group.element(origin);
     }
     if let Some(help) = &d.help {
         group = group.element(Level::HELP.message(help.as_str()));

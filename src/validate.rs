@@ -678,6 +678,7 @@ fn predicate(
                     .last()
                     .unwrap_or("invalid")
                     .trim()
+                    .trim_start_matches("error: ")
                     .to_string();
                 cx.err(v, Code::InvalidRegex, format!("invalid regular expression: {msg}"), "write a regex in the RE2/PCRE common subset; escape literal `(`, `[`, `.` with `\\`");
                 None
@@ -1030,7 +1031,7 @@ fn entities(cx: &mut Ctx, raw: &RawRule, outputs: &[Output]) -> Vec<Entity> {
             }
             identifiers.push((ident.clone(), Column(column.value.clone())));
         }
-        if identifiers.is_empty() {
+        if e.value.identifiers.is_empty() {
             cx.err(
                 &e.value.kind,
                 Code::BadEntity,
@@ -1039,10 +1040,13 @@ fn entities(cx: &mut Ctx, raw: &RawRule, outputs: &[Output]) -> Vec<Entity> {
             );
             continue;
         }
-        out.push(Entity {
-            kind: *kind,
-            identifiers,
-        });
+        // A bad identifier was reported above; keep the entity out rather than half-mapped.
+        if identifiers.len() == e.value.identifiers.len() {
+            out.push(Entity {
+                kind: *kind,
+                identifiers,
+            });
+        }
     }
     out
 }

@@ -60,11 +60,20 @@ pub fn read_source(path: &Path, sources: &mut SourceMap) -> Result<FileId, Diagn
         let offset = e.utf8_error().valid_up_to();
         let before = &e.as_bytes()[..offset];
         let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count()
+            + 1;
         Diagnostic::error(
             Code::NotUtf8,
-            format!("file is not valid UTF-8 (byte {offset}, line {line})"),
+            format!("file is not valid UTF-8 (byte {offset})"),
         )
         .in_file(path)
+        .at_line(line, column)
         .help("save the file as UTF-8")
     })?;
     let text = text

@@ -107,21 +107,34 @@ fn classify(message: &str) -> (Code, String, Option<String>) {
             )),
         );
     }
+    if message.contains("budget breached") {
+        let what = if message.contains("Depth") {
+            "the YAML is nested more than 48 levels deep"
+        } else if message.contains("Nodes") {
+            "the YAML expands to more than 100000 values (anchors and aliases multiply)"
+        } else if message.contains("Alias") || message.contains("Anchor") {
+            "the YAML uses more than 1000 anchors or aliases"
+        } else {
+            "the YAML exceeds the reader's size budget"
+        };
+        return (
+            Code::YamlSyntax,
+            what.to_string(),
+            Some("rules are small documents: remove anchors/aliases that expand, and flatten deep nesting".into()),
+        );
+    }
     if message.starts_with("expected ")
         || message.starts_with("invalid ")
         || message.contains("invalid type")
     {
+        let plain = message
+            .replace("sequence start", "a list")
+            .replace("mapping start", "a mapping")
+            .replace("string scalar", "a string");
         return (
             Code::WrongType,
-            format!("wrong type: {message}"),
+            format!("wrong type: {plain}"),
             Some("check the value's type against docs/rule-format.md (quote strings that look like numbers or booleans)".into()),
-        );
-    }
-    if message.contains("budget") || message.contains("depth") || message.contains("alias") {
-        return (
-            Code::YamlSyntax,
-            format!("YAML too large or too deeply nested: {message}"),
-            Some("rules are small documents: remove anchors/aliases that expand and flatten deep nesting".into()),
         );
     }
     (
