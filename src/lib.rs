@@ -27,7 +27,10 @@ use taxonomy::LogSource;
 /// Where a project's inputs live.
 pub struct Paths {
     pub rules: PathBuf,
+    /// The shipped templates (backends, log sources).
     pub templates: PathBuf,
+    /// A team's templates that override the shipped ones file by file (`--templates`).
+    pub overlay: Option<PathBuf>,
 }
 
 /// A compiled pack: the rules, their artifacts in path order, and warnings.
@@ -92,24 +95,32 @@ pub fn check(
 /// Check, then render every rule for every backend, in memory.
 pub fn compile(paths: &Paths, sources: &mut SourceMap) -> Result<Compiled, Vec<Diagnostic>> {
     let (rules, logsources) = check(paths, sources)?;
-    let renderer = Renderer::load(&paths.templates, sources, &logsources)?;
-    let mut artifacts = Vec::new();
-    let mut warnings = Vec::new();
+    let roots: Vec<PathBuf> = paths
+        .overlay
+        .iter()
+        .chain([&paths.templates])
+        .cloned()
+        .collect();
+    let renderer = Renderer::load(&roots, sources, &logsources)?;
+    let mut rendered = Vec::new();
     let mut errors = Vec::new();
     for rule in &rules {
         let Some(ls) = logsources.iter().find(|l| l.name == rule.logsource) else {
             continue;
         };
         match renderer.render(rule, ls) {
-            Ok((a, w)) => {
-                artifacts.extend(a);
-                warnings.extend(w);
-            }
+            Ok(r) => rendered.push(r),
             Err(d) => errors.push(d),
         }
     }
     if !errors.is_empty() {
         return Err(errors);
+    }
+    let mut artifacts = renderer.render_pack(&rendered).map_err(|d| vec![d])?;
+    let mut warnings = Vec::new();
+    for r in rendered {
+        artifacts.extend(r.artifacts);
+        warnings.extend(r.warnings);
     }
     artifacts.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Compiled {

@@ -65,9 +65,12 @@ struct Input {
     /// Folder of rule files (*.yml), searched recursively.
     #[arg(long, default_value = "rules")]
     rules: PathBuf,
-    /// Folder of backend templates, field mappings and log sources.
-    #[arg(long, default_value = "templates")]
-    templates: PathBuf,
+    /// Your own templates: files here override the shipped ones (same layout as templates/).
+    #[arg(long)]
+    templates: Option<PathBuf>,
+    /// The shipped templates, field mappings and log sources.
+    #[arg(long, default_value = "templates", hide = true)]
+    shipped_templates: PathBuf,
     /// How diagnostics are printed.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
@@ -228,7 +231,8 @@ fn main() -> ExitCode {
 fn paths(input: &Input) -> Paths {
     Paths {
         rules: input.rules.clone(),
-        templates: input.templates.clone(),
+        templates: input.shipped_templates.clone(),
+        overlay: input.templates.clone(),
     }
 }
 

@@ -7,7 +7,7 @@ use crate::load::{read_source, yaml};
 use crate::source::SourceMap;
 use indexmap::IndexMap;
 use serde::Deserialize;
-use std::path::Path;
+use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -158,7 +158,11 @@ pub struct BackendConfig {
     pub description: String,
     pub style: Style,
     pub escaper: Escaper,
-    pub artifact: Artifact,
+    /// Per-rule artifacts; the first is the query the others may embed (`primary`).
+    pub artifacts: Vec<Artifact>,
+    /// Artifacts rendered once for the whole pack, with every rule's context in `rules`.
+    #[serde(default)]
+    pub pack_artifacts: Vec<Artifact>,
     #[serde(default)]
     pub syntax: Syntax,
     #[serde(default)]
@@ -192,29 +196,62 @@ pub struct FieldMap {
     pub fields: IndexMap<String, String>,
 }
 
+pub struct Template {
+    /// Name in the tera environment: `<backend>/<file>`.
+    pub name: String,
+    pub path: PathBuf,
+    pub text: String,
+}
+
 pub struct Backend {
     pub config: BackendConfig,
     pub fields: FieldMap,
-    pub template: String,
+    /// Templates of `artifacts` then `pack_artifacts`, in that order.
+    pub templates: Vec<Template>,
 }
 
 impl Backend {
-    pub fn load(dir: &Path, sources: &mut SourceMap) -> Result<Backend, Diagnostic> {
-        let cfg_path = dir.join("backend.yml");
-        let file = read_source(&cfg_path, sources)?;
+    /// Loads backend `name` from the first of `roots` that has each file, so a team's folder
+    /// given with `--templates` overlays the shipped one file by file.
+    pub fn load(
+        name: &str,
+        roots: &[PathBuf],
+        sources: &mut SourceMap,
+    ) -> Result<Backend, Diagnostic> {
+        let find = |file: &str| -> PathBuf {
+            roots
+                .iter()
+                .map(|r| r.join(name).join(file))
+                .find(|p| p.exists())
+                .unwrap_or_else(|| {
+                    roots
+                        .last()
+                        .map(|r| r.join(name).join(file))
+                        .unwrap_or_default()
+                })
+        };
+        let file = read_source(&find("backend.yml"), sources)?;
         let config: BackendConfig = yaml::parse(sources, file)?;
-        let fields_path = dir.join("fields.yml");
-        let file = read_source(&fields_path, sources)?;
+        let file = read_source(&find("fields.yml"), sources)?;
         let fields: FieldMap = yaml::parse(sources, file)?;
-        let tpl_path = dir.join(&config.artifact.template);
-        let template = std::fs::read_to_string(&tpl_path).map_err(|e| {
-            Diagnostic::error(Code::Template, format!("cannot read template: {e}"))
-                .in_file(&tpl_path)
-        })?;
+        let mut templates = Vec::new();
+        for a in config.artifacts.iter().chain(&config.pack_artifacts) {
+            let path = find(&a.template);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Diagnostic::error(Code::Template, format!("cannot read template: {e}"))
+                    .in_file(&path)
+                    .help("every template named in backend.yml must exist in the backend folder")
+            })?;
+            templates.push(Template {
+                name: format!("{name}/{}", a.template),
+                path,
+                text,
+            });
+        }
         Ok(Backend {
             config,
             fields,
-            template,
+            templates,
         })
     }
 }

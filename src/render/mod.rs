@@ -1,5 +1,6 @@
-//! Stage 4, render: IR → artifact text, one file per rule per backend, through the backend's
-//! tera template. Backends never see YAML rules; they see the validated rule and the IR.
+//! Stage 4, render: IR → artifact text through each backend's tera templates: per-rule
+//! artifacts (the query first, then files that embed it) and per-pack artifacts. Backends never
+//! see YAML rules; they see the validated rule and the IR.
 
 pub mod backend;
 pub mod error;
@@ -14,6 +15,7 @@ use crate::source::SourceMap;
 use crate::taxonomy::LogSource;
 use backend::{Backend, Style};
 use serde::Serialize;
+use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use tera::{Context, Kwargs, State, Tera};
 
@@ -24,6 +26,14 @@ pub struct Artifact {
     /// Relative to the output folder, e.g. `sentinel/guest_invited.kql`.
     pub path: PathBuf,
     pub content: String,
+}
+
+/// One rule rendered: its artifacts, its warnings, and the variables each backend's templates
+/// saw, which the pack artifacts receive again as `rules`.
+pub struct Rendered {
+    pub artifacts: Vec<Artifact>,
+    pub warnings: Vec<Diagnostic>,
+    vars: Vec<Map<String, Value>>,
 }
 
 pub struct Renderer {
@@ -54,8 +64,9 @@ struct AggView {
 }
 
 impl Renderer {
+    /// Loads every backend; `roots` are template folders, the first overriding the later ones.
     pub fn load(
-        templates: &Path,
+        roots: &[PathBuf],
         sources: &mut SourceMap,
         logsources: &[LogSource],
     ) -> Result<Renderer, Vec<Diagnostic>> {
@@ -65,25 +76,30 @@ impl Renderer {
         tera.autoescape_on(Vec::<&str>::new());
         register_filters(&mut tera);
         for name in BACKENDS {
-            let dir = templates.join(name);
-            match Backend::load(&dir, sources) {
-                Ok(b) => {
-                    if let Err(d) = check_mapping(&b, logsources, &dir) {
-                        diags.push(d);
-                        continue;
-                    }
-                    let tpl_path = dir.join(&b.config.artifact.template);
-                    if let Err(e) = tera.add_raw_template(name, &b.template) {
-                        diags.push(
-                            Diagnostic::error(Code::Template, format!("template error: {e}"))
-                                .in_file(tpl_path)
-                                .help("fix the template syntax at the position shown"),
-                        );
-                        continue;
-                    }
-                    backends.push(b);
+            let b = match Backend::load(name, roots, sources) {
+                Ok(b) => b,
+                Err(d) => {
+                    diags.push(d);
+                    continue;
                 }
-                Err(d) => diags.push(d),
+            };
+            if let Err(d) = check_mapping(&b, logsources) {
+                diags.push(d);
+                continue;
+            }
+            let mut ok = true;
+            for t in &b.templates {
+                if let Err(e) = tera.add_raw_template(&t.name, &t.text) {
+                    ok = false;
+                    diags.push(template_diag(
+                        &t.path,
+                        &e,
+                        "fix the template syntax at the position shown",
+                    ));
+                }
+            }
+            if ok {
+                backends.push(b);
             }
         }
         if diags.is_empty() {
@@ -93,12 +109,8 @@ impl Renderer {
         }
     }
 
-    /// Renders one rule for every backend. Warnings (Sigma approximations) come back beside it.
-    pub fn render(
-        &self,
-        rule: &Rule,
-        ls: &LogSource,
-    ) -> Result<(Vec<Artifact>, Vec<Diagnostic>), Diagnostic> {
+    /// Renders one rule's artifacts for every backend.
+    pub fn render(&self, rule: &Rule, ls: &LogSource) -> Result<Rendered, Diagnostic> {
         let ir = lower(&rule.condition, ls);
         let outputs: Vec<_> = rule
             .outputs
@@ -123,93 +135,170 @@ impl Renderer {
                 .collect(),
             columns: rule.outputs.iter().map(|o| o.column.0.as_str()).collect(),
         };
-        let mut artifacts = Vec::new();
-        let mut warnings = Vec::new();
+        let mut out = Rendered {
+            artifacts: Vec::new(),
+            warnings: Vec::new(),
+            vars: Vec::new(),
+        };
         for b in &self.backends {
+            let name = &b.config.name;
             let fail = |m: error::RenderError| {
-                Diagnostic::error(Code::Template, format!("{} backend: {m}", b.config.name))
-                    .in_file(Path::new("templates").join(&b.config.name))
+                Diagnostic::error(Code::Template, format!("{name} backend: {m}"))
+                    .in_file(Path::new("templates").join(name))
             };
-            let mut ctx = Context::new();
-            ctx.insert("rule", &view);
-            ctx.insert("c", &b.fields.constants);
-            ctx.insert("ir", &ir);
-            let agg = rule.aggregation.as_ref().map(|a| {
-                let expr = |f: &str| b.fields.fields.get(f).cloned();
-                let group_fields: Vec<String> = a
-                    .group_by
-                    .iter()
-                    .filter_map(|c| rule.outputs.iter().find(|o| o.column == *c))
-                    .filter_map(|o| expr(&o.field.0))
-                    .collect();
-                AggView {
-                    function: a.function,
-                    value_expr: a.field.as_ref().and_then(|f| expr(&f.0)),
-                    value_field: a.field.as_ref().map(|f| f.0.clone()),
-                    group_by: a.group_by.iter().map(|c| c.0.clone()).collect(),
-                    group_by_fields: group_fields,
-                    others: rule
-                        .outputs
-                        .iter()
-                        .filter(|o| !a.group_by.contains(&o.column))
-                        .map(|o| o.column.0.clone())
-                        .collect(),
-                    window: a.window.text.clone(),
-                    threshold: a.threshold,
-                }
-            });
-            ctx.insert("agg", &agg);
+            let mut vars = Map::new();
+            put(&mut vars, "rule", &view);
+            put(&mut vars, "c", &b.fields.constants);
+            put(&mut vars, "ir", &ir);
+            put(
+                &mut vars,
+                "agg",
+                &rule.aggregation.as_ref().map(|a| agg_view(b, rule, a)),
+            );
             match b.config.style {
                 Style::Query => {
                     let plan = query::Walker::new(b, ls)
                         .plan(&ir, &outputs)
                         .map_err(fail)?;
-                    ctx.insert("plan", &plan);
+                    put(&mut vars, "plan", &plan);
                 }
                 Style::Sigma => {
                     let det = sigma::detection(b, &ir).map_err(fail)?;
+                    let mut description = rule.description.clone();
                     for a in &det.approximations {
-                        warnings.push(
+                        out.warnings.push(
                             Diagnostic::warning(Code::Approximation, format!("Sigma output of `{}` is approximate: {a}", rule.name.0))
                                 .at(rule.condition_span)
                                 .help("the Sigma file states this in its description; the KQL and SPL outputs are exact"),
                         );
-                    }
-                    let mut description = rule.description.clone();
-                    for a in &det.approximations {
                         description.push_str(" Sigma approximation: ");
                         description.push_str(a);
                     }
-                    ctx.insert("sigma_description", &description);
-                    ctx.insert("correlation_id", &derived_uuid(&rule.id.0, "correlation"));
-                    ctx.insert("detection", &det);
+                    put(&mut vars, "sigma_description", &description);
+                    put(
+                        &mut vars,
+                        "correlation_id",
+                        &derived_uuid(&rule.id.0, "correlation"),
+                    );
+                    put(&mut vars, "detection", &det);
                 }
             }
-            let text = self
-                .tera
-                .render(&b.config.name, &ctx)
-                .map_err(|e| template_error(&b.config.name, &e))?;
-            let file = b.config.artifact.file.replace("{name}", &rule.name.0);
-            artifacts.push(Artifact {
-                path: Path::new(&b.config.name).join(file),
-                content: normalise(&text),
-            });
+            for (i, a) in b.config.artifacts.iter().enumerate() {
+                let text = self.render_one(&b.templates[i], &vars)?;
+                if i == 0 {
+                    put(&mut vars, "primary", &text);
+                }
+                let file = a.file.replace("{name}", &rule.name.0);
+                out.artifacts.push(Artifact {
+                    path: Path::new(name).join(file),
+                    content: text,
+                });
+            }
+            out.vars.push(vars);
         }
-        Ok((artifacts, warnings))
+        Ok(out)
+    }
+
+    /// Renders the pack-level artifacts of every backend from all rules' variables.
+    pub fn render_pack(&self, rendered: &[Rendered]) -> Result<Vec<Artifact>, Diagnostic> {
+        let mut artifacts = Vec::new();
+        for (i, b) in self.backends.iter().enumerate() {
+            let rules: Vec<&Map<String, Value>> = rendered.iter().map(|r| &r.vars[i]).collect();
+            let mut vars = Map::new();
+            put(&mut vars, "rules", &rules);
+            put(&mut vars, "c", &b.fields.constants);
+            for (j, a) in b.config.pack_artifacts.iter().enumerate() {
+                let t = &b.templates[b.config.artifacts.len() + j];
+                let text = self.render_one(t, &vars)?;
+                artifacts.push(Artifact {
+                    path: Path::new(&b.config.name).join(&a.file),
+                    content: text,
+                });
+            }
+        }
+        Ok(artifacts)
+    }
+
+    fn render_one(
+        &self,
+        t: &backend::Template,
+        vars: &Map<String, Value>,
+    ) -> Result<String, Diagnostic> {
+        let ctx = Context::from_serialize(vars)
+            .map_err(|e| template_diag(&t.path, &e, "the template context could not be built"))?;
+        let text = self.tera.render(&t.name, &ctx).map_err(|e| {
+            template_diag(
+                &t.path,
+                &e,
+                "fix the template or the backend table it reads",
+            )
+        })?;
+        Ok(normalise(&text))
     }
 }
 
-fn template_error(backend: &str, e: &tera::Error) -> Diagnostic {
-    Diagnostic::error(
-        Code::Template,
-        format!("{backend} backend: template error: {e}"),
-    )
-    .in_file(Path::new("templates").join(backend))
-    .help("fix the template or the backend table it reads")
+fn put<T: Serialize + ?Sized>(vars: &mut Map<String, Value>, key: &str, value: &T) {
+    vars.insert(
+        key.to_string(),
+        serde_json::to_value(value).unwrap_or(Value::Null),
+    );
+}
+
+fn agg_view(b: &Backend, rule: &Rule, a: &crate::model::Aggregation) -> AggView {
+    let expr = |f: &str| b.fields.fields.get(f).cloned();
+    AggView {
+        function: a.function,
+        value_expr: a.field.as_ref().and_then(|f| expr(&f.0)),
+        value_field: a.field.as_ref().map(|f| f.0.clone()),
+        group_by: a.group_by.iter().map(|c| c.0.clone()).collect(),
+        group_by_fields: a
+            .group_by
+            .iter()
+            .filter_map(|c| rule.outputs.iter().find(|o| o.column == *c))
+            .filter_map(|o| expr(&o.field.0))
+            .collect(),
+        others: rule
+            .outputs
+            .iter()
+            .filter(|o| !a.group_by.contains(&o.column))
+            .map(|o| o.column.0.clone())
+            .collect(),
+        window: a.window.text.clone(),
+        threshold: a.threshold,
+    }
+}
+
+/// Tera reports `message` then `--> name:line:col` with its own snippet; keep the message and
+/// the position, and let our renderer show the user's file.
+fn template_diag(path: &Path, e: &tera::Error, help: &str) -> Diagnostic {
+    let text = e.to_string();
+    let message = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches("error: ");
+    let mut d = Diagnostic::error(Code::Template, format!("template error: {message}"))
+        .in_file(path)
+        .help(help);
+    let position = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("--> "))
+        .and_then(|p| {
+            let mut parts = p.rsplit(':');
+            let col = parts.next()?.parse().ok()?;
+            let line = parts.next()?.parse().ok()?;
+            Some((line, col))
+        });
+    if let Some((line, col)) = position {
+        d = d.at_line(line, col);
+    }
+    d
 }
 
 /// Every taxonomy field and array of the backend's log source must be mapped.
-fn check_mapping(b: &Backend, logsources: &[LogSource], dir: &Path) -> Result<(), Diagnostic> {
+fn check_mapping(b: &Backend, logsources: &[LogSource]) -> Result<(), Diagnostic> {
+    let dir = Path::new("templates").join(&b.config.name);
     let err = |m: String| Diagnostic::error(Code::Taxonomy, m).in_file(dir.join("fields.yml"));
     let ls = logsources
         .iter()
@@ -248,11 +337,10 @@ fn derived_uuid(id: &str, salt: &str) -> String {
     );
     // Version 8 (custom) and the RFC 4122 variant, so validators accept it as a UUID.
     format!(
-        "{}-{}-8{}-{}{}-{}",
+        "{}-{}-8{}-9{}-{}",
         &hex[0..8],
         &hex[8..12],
         &hex[13..16],
-        "9",
         &hex[17..20],
         &hex[20..32]
     )
@@ -282,6 +370,9 @@ fn register_filters(tera: &mut Tera) {
     });
     tera.register_filter("yaml", |s: &str, _: Kwargs, _: &State| {
         escape::yaml_string(s)
+    });
+    tera.register_filter("json", |v: tera::Value, _: Kwargs, _: &State| {
+        serde_json::to_string(&v).unwrap_or_default()
     });
     // A comment must stay on one line whatever the text holds.
     tera.register_filter("one_line", |s: &str, _: Kwargs, _: &State| {

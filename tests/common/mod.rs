@@ -14,6 +14,7 @@ pub fn paths(rules: &Path) -> Paths {
     Paths {
         rules: rules.to_path_buf(),
         templates: repo().join("templates"),
+        overlay: None,
     }
 }
 
