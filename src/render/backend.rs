@@ -188,9 +188,9 @@ pub struct ArrayMap {
 #[serde(deny_unknown_fields)]
 pub struct FieldMap {
     pub logsource: String,
-    /// Backend-specific constants the templates use (table, macro, time column, …).
+    /// Backend-specific data the templates use (table, macro, entity type names, …).
     #[serde(default)]
-    pub constants: IndexMap<String, String>,
+    pub constants: IndexMap<String, serde_json::Value>,
     pub arrays: IndexMap<String, ArrayMap>,
     /// Neutral field → expression; `{element}` stands for the bound element of its array.
     pub fields: IndexMap<String, String>,

@@ -112,6 +112,23 @@ pub fn yaml_string(s: &str) -> String {
     }
 }
 
+/// A .conf setting value over several lines: each line but the last ends with ` \` (Splunk's
+/// continuation). A line that itself ends in a backslash gets a space first, so it cannot
+/// swallow the line break and join the next line.
+pub fn conf_value(s: &str) -> String {
+    s.trim_end_matches('\n')
+        .lines()
+        .map(|l| {
+            if l.ends_with('\\') {
+                format!("{l} ")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" \\\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +155,13 @@ mod tests {
         let re = regex::Regex::new(&format!("^{}$", regex_escape(hostile))).unwrap();
         assert!(re.is_match(hostile));
         assert!(!re.is_match("aXb*c?(d)[e]{f}|g^h$i\\j#EXT#\nk"));
+    }
+
+    #[test]
+    fn conf_continuation_keeps_every_line() {
+        assert_eq!(conf_value("a\n| b\n"), "a \\\n| b");
+        assert_eq!(conf_value("x\\\ny"), "x\\  \\\ny");
+        assert_eq!(conf_value("one"), "one");
     }
 
     #[test]

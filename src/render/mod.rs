@@ -6,6 +6,7 @@ pub mod backend;
 pub mod error;
 pub mod escape;
 pub mod query;
+pub mod schedule;
 pub mod sigma;
 
 use crate::diag::{Code, Diagnostic};
@@ -374,6 +375,13 @@ fn register_filters(tera: &mut Tera) {
     tera.register_filter("json", |v: tera::Value, _: Kwargs, _: &State| {
         serde_json::to_string(&v).unwrap_or_default()
     });
+    tera.register_filter("conf_value", |s: &str, _: Kwargs, _: &State| {
+        escape::conf_value(s)
+    });
+    tera.register_filter("iso_duration", |m: i64, _: Kwargs, _: &State| {
+        schedule::iso_duration(m)
+    });
+    tera.register_filter("cron", |m: i64, _: Kwargs, _: &State| schedule::cron(m));
     // A comment must stay on one line whatever the text holds.
     tera.register_filter("one_line", |s: &str, _: Kwargs, _: &State| {
         s.split_whitespace().collect::<Vec<_>>().join(" ")
