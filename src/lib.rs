@@ -6,6 +6,7 @@ pub mod diag;
 pub mod eval;
 pub mod ir;
 pub mod load;
+pub mod lock;
 pub mod lower;
 pub mod model;
 pub mod prove;
@@ -17,7 +18,6 @@ pub mod validate;
 pub mod write;
 
 use diag::{Code, Diagnostic};
-use load::yaml::span_of;
 use model::Rule;
 use render::{Artifact, Renderer};
 use source::SourceMap;
@@ -63,8 +63,27 @@ pub fn load_logsources(
     }
 }
 
-/// Load and validate every rule; all problems in all rules are reported together.
+/// Load and validate every rule; all problems in all rules are reported together. Includes the
+/// versioning checks against `rules/versions.lock` when the folder has one.
 pub fn check(
+    paths: &Paths,
+    sources: &mut SourceMap,
+) -> Result<(Vec<Rule>, Vec<LogSource>), Vec<Diagnostic>> {
+    let (rules, logsources) = check_unlocked(paths, sources)?;
+    let diags = match lock::read(&paths.rules) {
+        Ok(Some(l)) => lock::check(&rules, &logsources, &l, true),
+        Ok(None) => Vec::new(),
+        Err(d) => vec![d],
+    };
+    if diags.is_empty() {
+        Ok((rules, logsources))
+    } else {
+        Err(diags)
+    }
+}
+
+/// `check` without the lock, for `rulepack lock` itself.
+pub fn check_unlocked(
     paths: &Paths,
     sources: &mut SourceMap,
 ) -> Result<(Vec<Rule>, Vec<LogSource>), Vec<Diagnostic>> {
@@ -81,7 +100,7 @@ pub fn check(
     let mut rules = Vec::new();
     for l in &loaded {
         match validate::validate(&l.raw, l.file, &logsources) {
-            Ok(r) => rules.push((r, span_of(&l.raw.id, l.file), span_of(&l.raw.name, l.file))),
+            Ok(r) => rules.push(r),
             Err(ds) => diags.extend(ds),
         }
     }
@@ -89,7 +108,7 @@ pub fn check(
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
-    Ok((rules.into_iter().map(|(r, _, _)| r).collect(), logsources))
+    Ok((rules, logsources))
 }
 
 /// Check, then render every rule for every backend, in memory.

@@ -50,6 +50,12 @@ enum Command {
         /// Only these rules (by name); all rules when none are given.
         rules_filter: Vec<String>,
     },
+    /// Record every rule's id, name, version and logic hash in rules/versions.lock. Refuses when
+    /// a rule's logic changed without a version bump, or an id changed or was reused.
+    Lock {
+        #[command(flatten)]
+        input: Input,
+    },
     /// Print the JSON Schema (draft-07) of the rule format.
     Schema,
     /// Print every rule's tests, artifacts and Sigma approximations as JSON, for the
@@ -152,6 +158,32 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(EXIT_RULE_ERRORS)
+            }
+        }
+        Command::Lock { input } => {
+            let mut sources = SourceMap::default();
+            let paths = paths(&input);
+            let existing = match rulepack::lock::read(&paths.rules) {
+                Ok(l) => l.unwrap_or_default(),
+                Err(d) => return fail(&[d], &sources, input.format),
+            };
+            let lock_path = rulepack::lock::path(&paths.rules);
+            let (rules, logsources) = match rulepack::check_unlocked(&paths, &mut sources) {
+                Ok(r) => r,
+                Err(diags) => return fail(&diags, &sources, input.format),
+            };
+            match rulepack::lock::update(&rules, &logsources, &existing) {
+                Ok(lock) => match std::fs::write(&lock_path, rulepack::lock::render(&lock)) {
+                    Ok(()) => {
+                        eprintln!("locked {} rules in {}", rules.len(), lock_path.display());
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: cannot write {}: {e}", lock_path.display());
+                        ExitCode::from(EXIT_IO)
+                    }
+                },
+                Err(diags) => fail(&diags, &sources, input.format),
             }
         }
         Command::Check { input } => {

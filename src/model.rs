@@ -229,6 +229,15 @@ pub struct TestCase {
     pub span: Span,
 }
 
+/// Where the parts that later checks point at were written.
+#[derive(Clone, Copy, Debug)]
+pub struct RuleSpans {
+    pub id: Span,
+    pub name: Span,
+    pub version: Span,
+    pub condition: Span,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Rule {
     pub id: RuleId,
@@ -250,7 +259,7 @@ pub struct Rule {
     pub logsource: String,
     pub condition: Cond,
     #[serde(skip)]
-    pub condition_span: Span,
+    pub spans: RuleSpans,
     pub aggregation: Option<Aggregation>,
     pub schedule: Schedule,
     pub outputs: Vec<Output>,

@@ -56,7 +56,7 @@ pub fn run(rules: &[Rule], logsources: &[LogSource], sources: &SourceMap) -> Rep
                 got: *got,
             });
         }
-        let here = pos(sources, rule.condition_span);
+        let here = pos(sources, rule.spans.condition);
         if !rule.tests.iter().any(|t| t.expect_match) || !rule.tests.iter().any(|t| !t.expect_match)
         {
             report.weak.push((

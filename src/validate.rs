@@ -250,7 +250,12 @@ fn rule(cx: &mut Ctx, raw: &RawRule) -> Option<Rule> {
         falsepositives,
         logsource: raw.logsource.value.clone(),
         condition: condition?,
-        condition_span: cx.span(&raw.condition),
+        spans: RuleSpans {
+            id: cx.span(&raw.id),
+            name: cx.span(&raw.name),
+            version: cx.span(&raw.version),
+            condition: cx.span(&raw.condition),
+        },
         aggregation,
         schedule: schedule?,
         outputs,
@@ -1187,21 +1192,21 @@ fn is_atrm(s: &str) -> bool {
 }
 
 /// Cross-rule checks: ids and names are unique across the pack.
-pub fn check_unique(rules: &[(Rule, Span, Span)]) -> Vec<Diagnostic> {
+pub fn check_unique(rules: &[Rule]) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     let mut ids: HashMap<&str, usize> = HashMap::new();
     let mut names: HashMap<&str, usize> = HashMap::new();
-    for (i, (r, id_span, name_span)) in rules.iter().enumerate() {
+    for (i, r) in rules.iter().enumerate() {
         if let Some(&j) = ids.get(r.id.0.as_str()) {
             diags.push(
                 Diagnostic::error(
                     Code::DuplicateId,
                     format!(
                         "rule id {} is already used by `{}`",
-                        r.id.0, rules[j].0.name.0
+                        r.id.0, rules[j].name.0
                     ),
                 )
-                .at(*id_span)
+                .at(r.spans.id)
                 .help("every rule needs its own UUID: generate a new one for the newer rule"),
             );
         } else {
@@ -1213,10 +1218,10 @@ pub fn check_unique(rules: &[(Rule, Span, Span)]) -> Vec<Diagnostic> {
                     Code::DuplicateName,
                     format!("rule name `{}` is already used", r.name.0),
                 )
-                .at(*name_span)
+                .at(r.spans.name)
                 .help(format!(
                     "rename one of the two; the other is in the rule with id {}",
-                    rules[j].0.id.0
+                    rules[j].id.0
                 )),
             );
         } else {

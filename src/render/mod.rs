@@ -169,7 +169,7 @@ impl Renderer {
                     for a in &det.approximations {
                         out.warnings.push(
                             Diagnostic::warning(Code::Approximation, format!("Sigma output of `{}` is approximate: {a}", rule.name.0))
-                                .at(rule.condition_span)
+                                .at(rule.spans.condition)
                                 .help("the Sigma file states this in its description; the KQL and SPL outputs are exact"),
                         );
                         description.push_str(" Sigma approximation: ");
