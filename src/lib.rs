@@ -3,6 +3,7 @@
 //! load → validate → lower → render → write. See ARCHITECTURE.md.
 
 pub mod diag;
+pub mod diff;
 pub mod eval;
 pub mod ir;
 pub mod load;

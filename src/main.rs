@@ -56,6 +56,17 @@ enum Command {
         #[command(flatten)]
         input: Input,
     },
+    /// Summarise, per rule, what changed in the built pack against a base (an output folder or
+    /// a git revision), as Markdown for a pull-request comment.
+    Diff {
+        #[command(flatten)]
+        input: Input,
+        /// An output folder, or a git revision whose output folder is compared.
+        base: String,
+        /// The output folder's path in the repository (for git revisions).
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+    },
     /// Print the JSON Schema (draft-07) of the rule format.
     Schema,
     /// Print every rule's tests, artifacts and Sigma approximations as JSON, for the
@@ -184,6 +195,30 @@ fn main() -> ExitCode {
                     }
                 },
                 Err(diags) => fail(&diags, &sources, input.format),
+            }
+        }
+        Command::Diff { input, base, out } => {
+            let mut sources = SourceMap::default();
+            let compiled = match compile(&paths(&input), &mut sources) {
+                Ok(c) => c,
+                Err(diags) => return fail(&diags, &sources, input.format),
+            };
+            match rulepack::diff::base_files(&base, &out) {
+                Ok(files) => {
+                    let names: Vec<String> =
+                        compiled.rules.iter().map(|r| r.name.0.clone()).collect();
+                    print_out(&rulepack::diff::markdown(
+                        &base,
+                        &files,
+                        &compiled.artifacts,
+                        &names,
+                    ));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(EXIT_IO)
+                }
             }
         }
         Command::Check { input } => {
