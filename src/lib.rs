@@ -10,6 +10,7 @@ pub mod load;
 pub mod lock;
 pub mod lower;
 pub mod model;
+pub mod package;
 pub mod prove;
 pub mod render;
 pub mod schema;

@@ -67,6 +67,14 @@ enum Command {
         #[arg(long, default_value = "out")]
         out: PathBuf,
     },
+    /// Make the release files from a built output folder: Splunk app packages, the Sigma
+    /// rules archive, the Sentinel pack template. Same bytes on every machine.
+    Package {
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        #[arg(long, default_value = "dist")]
+        dist: PathBuf,
+    },
     /// Print the JSON Schema (draft-07) of the rule format.
     Schema,
     /// Print every rule's tests, artifacts and Sigma approximations as JSON, for the
@@ -221,6 +229,18 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Package { out, dist } => match rulepack::package::release(&out, &dist) {
+            Ok(files) => {
+                for f in &files {
+                    eprintln!("wrote {}", f.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: cannot package {}: {e}", out.display());
+                ExitCode::from(EXIT_IO)
+            }
+        },
         Command::Check { input } => {
             let mut sources = SourceMap::default();
             let paths = paths(&input);

@@ -151,3 +151,43 @@ fn failed_build_leaves_out_unchanged() {
         "temporary folders left behind: {leftovers:?}"
     );
 }
+
+#[test]
+fn packages_are_byte_identical_across_checkouts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::new();
+    for n in ["a", "b"] {
+        // A fresh build per "checkout": files get new inodes and times.
+        let out = tmp.path().join(n).join("out");
+        assert!(
+            rulepack()
+                .args(["build", "--out"])
+                .arg(&out)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let dist = tmp.path().join(n).join("dist");
+        let st = rulepack()
+            .args(["package", "--out"])
+            .arg(&out)
+            .arg("--dist")
+            .arg(&dist)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let mut files: Vec<_> = std::fs::read_dir(&dist)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert!(!files.is_empty());
+        bytes.push(
+            files
+                .iter()
+                .map(|f| (f.file_name().unwrap().to_owned(), std::fs::read(f).unwrap()))
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(bytes[0], bytes[1]);
+}
