@@ -1,0 +1,386 @@
+//! Hostile values: rules whose values hold quotes of every kind, backslashes, newlines, tabs,
+//! pipes, wildcards, `%`, `$`, template delimiters, control characters and non-ASCII text, for
+//! every string operator, top-level and inside a quantifier. Checked by the real KQL parser, and
+//! by reading each value back out of the Sigma YAML and the SPL literal.
+//! Cases: RULEPACK_HOSTILE_CASES (default 48); a longer run: RULEPACK_HOSTILE_CASES=2000.
+
+mod common;
+
+use rulepack::render::escape::{regex_escape, yaml_string};
+use std::fmt::Write;
+use std::process::Command;
+
+const PIECES: &[&str] = &[
+    "\"",
+    "'",
+    "`",
+    "\\",
+    "\\\\",
+    "\n",
+    "\r\n",
+    "\t",
+    "|",
+    "*",
+    "?",
+    "%",
+    "$",
+    "{{",
+    "}}",
+    "{%",
+    "%}",
+    "{field}",
+    "{value}",
+    "\u{1}",
+    "\u{7f}",
+    "é",
+    "ß",
+    "漢字",
+    "🙂",
+    " ",
+    "#EXT#",
+    "(",
+    ")",
+    "[",
+    "]",
+    ";",
+    "//",
+    "/*",
+    "--",
+    "=~",
+    "@",
+    "guest",
+    "\\\"",
+    "''",
+    "\"\"",
+    "urldecode(\"%0A\")",
+    "\u{2028}",
+];
+
+const OPS: &[(&str, bool)] = &[
+    ("equals", false),
+    ("equals", true),
+    ("contains", false),
+    ("contains", true),
+    ("starts_with", false),
+    ("ends_with", true),
+    ("one_of", false),
+    ("regex", false),
+];
+
+/// A small deterministic generator: the same cases on every machine.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn value(&mut self) -> String {
+        let n = 1 + self.next() % 6;
+        (0..n)
+            .map(|_| PIECES[(self.next() % PIECES.len() as u64) as usize])
+            .collect()
+    }
+}
+
+struct Case {
+    name: String,
+    value: String,
+    op: &'static str,
+    cased: bool,
+}
+
+fn cases() -> Vec<Case> {
+    let n: usize = std::env::var("RULEPACK_HOSTILE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(48);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    (0..n)
+        .map(|i| {
+            let (op, cased) = OPS[i % OPS.len()];
+            Case {
+                name: format!("hostile_{i:05}"),
+                value: rng.value(),
+                op,
+                cased,
+            }
+        })
+        .collect()
+}
+
+fn rule_yaml(c: &Case, i: usize) -> String {
+    let v = yaml_string(&c.value);
+    let predicate = |field: &str| match c.op {
+        "one_of" => format!("field: {field}\n      one_of: [{v}, 'plain']"),
+        "regex" => format!(
+            "field: {field}\n      regex: {}",
+            yaml_string(&regex_escape(&c.value))
+        ),
+        op => format!(
+            "field: {field}\n      {op}: {v}\n      case_sensitive: {}",
+            c.cased
+        ),
+    };
+    let mut y = String::new();
+    let _ = write!(
+        y,
+        "id: {:08x}-0000-4000-8000-{:012x}\nname: {}\ntitle: Hostile value {i}\ndescription: Generated rule whose value is hostile to every query language.\n\
+         status: experimental\nseverity: low\nauthor: rulepack tests\ndate: 2026-11-28\nversion: 1.0.0\n\
+         attack:\n  tactics: [persistence]\n  techniques: [T1136.003]\nlogsource: entra_audit\n\
+         condition:\n  all:\n    - {}\n    - some: target\n      where:\n        {}\n\
+         schedule: {{ frequency: 1h, lookback: 1h }}\noutput:\n  Initiator: {{ field: initiator.upn }}\n",
+        i + 1,
+        i + 1,
+        c.name,
+        predicate("initiator.upn"),
+        predicate("target.upn").replace("\n      ", "\n        "),
+    );
+    y
+}
+
+/// Reads back every double-quoted SPL literal, with `urldecode("%XX")` splices joined by `.`.
+fn spl_values(spl: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let b: Vec<char> = spl.chars().collect();
+    let mut i = 0;
+    let mut cur: Option<String> = None;
+    while i < b.len() {
+        let rest: String = b[i..b.len().min(i + 11)].iter().collect();
+        if b[i] == '"' {
+            let mut s = String::new();
+            i += 1;
+            while i < b.len() && b[i] != '"' {
+                if b[i] == '\\' && i + 1 < b.len() {
+                    i += 1;
+                }
+                s.push(b[i]);
+                i += 1;
+            }
+            i += 1;
+            cur.get_or_insert_with(String::new).push_str(&s);
+        } else if rest.starts_with("urldecode(\"") {
+            i += 11;
+            let mut bytes = Vec::new();
+            while b[i] == '%' {
+                let hex: String = b[i + 1..i + 3].iter().collect();
+                bytes.push(u8::from_str_radix(&hex, 16).unwrap());
+                i += 3;
+            }
+            i += 2;
+            cur.get_or_insert_with(String::new)
+                .push_str(&String::from_utf8(bytes).unwrap());
+        } else if b[i] == '.' && cur.is_some() {
+            i += 1;
+        } else {
+            if let Some(c) = cur.take() {
+                out.push(c);
+            }
+            i += 1;
+        }
+    }
+    out.extend(cur);
+    out
+}
+
+fn sigma_unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn hostile_values_survive_every_backend() {
+    let cases = cases();
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, c) in cases.iter().enumerate() {
+        std::fs::write(tmp.path().join(format!("{}.yml", c.name)), rule_yaml(c, i)).unwrap();
+    }
+    let pack = common::compile_dir(tmp.path());
+    let kql_dir = tmp.path().join("kql");
+    std::fs::create_dir(&kql_dir).unwrap();
+    for c in &cases {
+        let content = |prefix: &str, ext: &str| {
+            let path = format!("{prefix}{}.{ext}", c.name);
+            pack.artifacts
+                .iter()
+                .find(|a| a.path.ends_with(&path))
+                .unwrap_or_else(|| panic!("no {path}"))
+                .content
+                .clone()
+        };
+        let kql = content("", "kql");
+        std::fs::write(kql_dir.join(format!("{}.kql", c.name)), &kql).unwrap();
+
+        // SPL: the literals, read back, hold the value (twice: top level and in the quantifier);
+        // substring tests hold a regex that must match the value where the operator says.
+        let spl = content("", "spl");
+        let esc = regex_escape(&c.value);
+        let ci = if c.cased { "" } else { "(?i)" };
+        let (want, hit, miss) = match c.op {
+            "equals" | "one_of" => (c.value.clone(), None, None),
+            "contains" => (
+                format!("{ci}{esc}"),
+                Some(format!("a{}b", c.value)),
+                Some("nothing".to_string()),
+            ),
+            "starts_with" => (
+                format!("{ci}^{esc}"),
+                Some(format!("{}b", c.value)),
+                Some(format!("a{}", c.value)),
+            ),
+            "ends_with" => (
+                format!("{ci}{esc}$"),
+                Some(format!("a{}", c.value)),
+                Some(format!("{}b", c.value)),
+            ),
+            _ => (format!("(?i){esc}"), Some(c.value.clone()), None),
+        };
+        let found = spl_values(&spl).iter().filter(|v| **v == want).count();
+        assert!(
+            found >= 2,
+            "{}: SPL literal does not read back as {want:?}:\n{spl}",
+            c.name
+        );
+        if let Some(hit) = hit {
+            let re = regex::Regex::new(&want).unwrap();
+            assert!(re.is_match(&hit), "{}: {want:?} misses {hit:?}", c.name);
+            if let Some(miss) = miss {
+                assert!(!re.is_match(&miss), "{}: {want:?} matches {miss:?}", c.name);
+            }
+        }
+        assert!(
+            !spl.lines().any(|l| l.ends_with('\\')),
+            "{}: a line ends in a backslash:\n{spl}",
+            c.name
+        );
+
+        // Sigma: the YAML parses, and the value comes back once Sigma's own escapes are undone.
+        let sigma = content("azure_", "yml");
+        let doc: serde_json::Value = serde_saphyr::from_str(&sigma)
+            .unwrap_or_else(|e| panic!("{}: Sigma YAML does not parse: {e}\n{sigma}", c.name));
+        let selection = doc["detection"]["selection"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{}: {sigma}", c.name));
+        let values: Vec<String> = selection
+            .iter()
+            .flat_map(|(k, v)| {
+                let list = v.as_array().cloned().unwrap_or_else(|| vec![v.clone()]);
+                let regex = k.contains("|re");
+                list.into_iter().filter_map(move |x| {
+                    x.as_str().map(|s| {
+                        if regex {
+                            s.to_string()
+                        } else {
+                            sigma_unescape(s)
+                        }
+                    })
+                })
+            })
+            .collect();
+        let want = if c.op == "regex" {
+            regex_escape(&c.value)
+        } else {
+            c.value.clone()
+        };
+        assert!(
+            values.iter().filter(|v| **v == want).count() >= 2,
+            "{}: Sigma values {values:?} lack {want:?}",
+            c.name
+        );
+    }
+
+    // KQL: Microsoft's parser and binder accept every query.
+    let modules = common::repo().join(".tools/kql/node_modules");
+    assert!(
+        modules.exists(),
+        "validator missing: run scripts/test (it installs .tools/kql)"
+    );
+    let mut files: Vec<_> = std::fs::read_dir(&kql_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let out = Command::new("node")
+        .arg(common::repo().join("tools/kql/check-kql.js"))
+        .arg("--modules")
+        .arg(&modules)
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "Kusto.Language rejects generated KQL:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("hostile values: {} cases, 0 failed", cases.len());
+}
+
+/// Mutated rule files (cut, repeated and hostile-spliced text, truncation) through load and
+/// validate: every outcome is a rule or diagnostics, never a panic.
+#[test]
+fn the_loader_never_panics() {
+    use rulepack::load::{raw::RawRule, yaml};
+    use rulepack::source::SourceMap;
+    let n: usize = std::env::var("RULEPACK_HOSTILE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(48)
+        * 10;
+    let mut sources = SourceMap::default();
+    let logsources =
+        rulepack::load_logsources(&common::repo().join("templates"), &mut sources).unwrap();
+    let seeds: Vec<String> = ["guest_invited.yml", "b2b_domain_policy_changed.yml"]
+        .iter()
+        .map(|f| std::fs::read_to_string(common::repo().join("rules").join(f)).unwrap())
+        .collect();
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let (mut ok, mut rejected) = (0, 0);
+    for i in 0..n {
+        let mut text: Vec<char> = seeds[i % seeds.len()].chars().collect();
+        for _ in 0..1 + rng.next() % 4 {
+            let at = (rng.next() as usize) % (text.len() + 1);
+            match rng.next() % 4 {
+                0 => {
+                    let end = (at + (rng.next() % 40) as usize).min(text.len());
+                    text.drain(at..end);
+                }
+                1 => text.splice(at..at, rng.value().chars()).for_each(drop),
+                2 => {
+                    let end = (at + (rng.next() % 80) as usize).min(text.len());
+                    let copy: Vec<char> = text[at..end].to_vec();
+                    text.splice(at..at, copy).for_each(drop);
+                }
+                _ => text.truncate(at),
+            }
+        }
+        let file = sources.add(
+            std::path::Path::new("mutant.yml"),
+            text.into_iter().collect(),
+        );
+        match yaml::parse::<RawRule>(&sources, file) {
+            Ok(raw) => match rulepack::validate::validate(&raw, file, &logsources) {
+                Ok(_) => ok += 1,
+                Err(d) => {
+                    assert!(!d.is_empty());
+                    rejected += 1;
+                }
+            },
+            Err(_) => rejected += 1,
+        }
+    }
+    println!(
+        "loader: {n} mutants, {ok} still valid, {rejected} rejected with diagnostics, 0 panics"
+    );
+}
