@@ -157,7 +157,9 @@ impl<'a> Evaluator<'a> {
                 };
                 regex::Regex::new(&pat).is_ok_and(|re| re.is_match(&v))
             }
-            Op::Str { op, values, case } => {
+            Op::Str {
+                op, values, case, ..
+            } => {
                 let Some(v) = value.as_ref().map(text) else {
                     return false;
                 };

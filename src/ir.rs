@@ -78,6 +78,9 @@ pub enum Op {
         op: StrOp,
         values: Vec<String>,
         case: Case,
+        /// The rule parameter the values come from, so backends can keep it overridable.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        param: Option<String>,
     },
     Regex {
         pattern: String,

@@ -173,6 +173,14 @@ pub struct Aggregation {
     pub threshold: u32,
 }
 
+/// A named list of values a team may override per SIEM.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Parameter {
+    pub name: String,
+    pub description: String,
+    pub values: Vec<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Schedule {
     pub frequency: Duration,
@@ -256,6 +264,7 @@ pub struct Rule {
     pub trr: Vec<String>,
     pub atrm: Vec<String>,
     pub falsepositives: Vec<String>,
+    pub parameters: Vec<Parameter>,
     pub logsource: String,
     pub condition: Cond,
     #[serde(skip)]

@@ -170,10 +170,16 @@ fn negate(p: &Pred) -> Option<Cond> {
 fn alien(p: &Pred) -> Option<Cond> {
     const ALIEN: &str = "rulepack-mutant-\u{2400}";
     let op = match &p.op {
-        Op::Str { op, values, case } => Op::Str {
+        Op::Str {
+            op,
+            values,
+            case,
+            param,
+        } => Op::Str {
             op: *op,
             values: values.iter().map(|v| format!("{ALIEN}{v}")).collect(),
             case: *case,
+            param: param.clone(),
         },
         Op::Regex { case, .. } => Op::Regex {
             pattern: regex_literal(ALIEN),

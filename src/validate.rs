@@ -13,6 +13,7 @@ use std::collections::HashMap;
 struct Ctx<'a> {
     file: FileId,
     logsources: &'a [LogSource],
+    params: Vec<Parameter>,
     diags: Vec<Diagnostic>,
 }
 
@@ -35,6 +36,7 @@ pub fn validate(
     let mut cx = Ctx {
         file,
         logsources,
+        params: Vec::new(),
         diags: Vec::new(),
     };
     let rule = rule(&mut cx, raw);
@@ -220,6 +222,7 @@ fn rule(cx: &mut Ctx, raw: &RawRule) -> Option<Rule> {
         );
     }
     let ls = ls_index.map(|i| &cx.logsources[i]);
+    cx.params = parameters(cx, raw);
 
     let condition = ls.and_then(|ls| cond(cx, ls, &raw.condition, &[]));
     let outputs = ls.map(|ls| outputs(cx, ls, raw)).unwrap_or_default();
@@ -248,6 +251,7 @@ fn rule(cx: &mut Ctx, raw: &RawRule) -> Option<Rule> {
         trr,
         atrm,
         falsepositives,
+        parameters: cx.params.clone(),
         logsource: raw.logsource.value.clone(),
         condition: condition?,
         spans: RuleSpans {
@@ -349,6 +353,7 @@ const NODE_KEYS: &str = "all, any, not, some (+ where), field (+ one operator)";
 const OPERATORS: &[&str] = &[
     "equals",
     "one_of",
+    "in_parameter",
     "contains",
     "starts_with",
     "ends_with",
@@ -500,6 +505,7 @@ fn op_keys(n: &RawCondition) -> impl Iterator<Item = &'static str> + '_ {
     let present = [
         n.equals.is_some(),
         n.one_of.is_some(),
+        n.in_parameter.is_some(),
         n.contains.is_some(),
         n.starts_with.is_some(),
         n.ends_with.is_some(),
@@ -612,6 +618,7 @@ fn predicate(
             op,
             values: vec![v.value.clone()],
             case,
+            param: None,
         })
     };
     let number = |cx: &mut Ctx, cmp: Cmp, v: &S<f64>| -> Option<Op> {
@@ -663,6 +670,37 @@ fn predicate(
             op: StrOp::Equals,
             values: list.value.iter().map(|v| v.value.clone()).collect(),
             case,
+            param: None,
+        })
+    } else if let Some(name) = &n.in_parameter {
+        let Some(p) = cx.params.iter().find(|p| p.name == name.value) else {
+            let names: Vec<&str> = cx.params.iter().map(|p| p.name.as_str()).collect();
+            let help = match did_you_mean(&name.value, names.iter().copied()) {
+                Some(n) => format!("did you mean `{n}`?"),
+                None => "declare it under `parameters:` with a description and values".into(),
+            };
+            cx.err(
+                name,
+                Code::BadPredicate,
+                format!("unknown parameter `{}`", name.value),
+                help,
+            );
+            return None;
+        };
+        if !string_like {
+            cx.err(
+                name,
+                Code::BadPredicate,
+                format!("`{}` is not a string field", field.value),
+                "parameters hold strings",
+            );
+            return None;
+        }
+        Some(Op::Str {
+            op: StrOp::Equals,
+            values: p.values.clone(),
+            case,
+            param: Some(p.name.clone()),
         })
     } else if let Some(v) = &n.contains {
         str_op(cx, StrOp::Contains, v)
@@ -743,6 +781,42 @@ fn json_path(cx: &mut Ctx, path: &S<Vec<S<serde_json::Value>>>) -> Option<Vec<Js
         }
     }
     Some(steps)
+}
+
+fn parameters(cx: &mut Ctx, raw: &RawRule) -> Vec<Parameter> {
+    let mut out = Vec::new();
+    for (name, p) in &raw.parameters {
+        if !is_slug(name) {
+            cx.err(
+                p,
+                Code::BadMetadata,
+                format!("parameter name `{name}` is not a plain name"),
+                "use 3-60 characters of a-z, 0-9 and _, starting with a letter",
+            );
+            continue;
+        }
+        if p.value.values.value.is_empty() {
+            cx.err(
+                &p.value.values,
+                Code::EmptyCondition,
+                "a parameter needs at least one value",
+                "list the default values",
+            );
+            continue;
+        }
+        out.push(Parameter {
+            name: name.clone(),
+            description: p.value.description.value.clone(),
+            values: p
+                .value
+                .values
+                .value
+                .iter()
+                .map(|v| v.value.clone())
+                .collect(),
+        });
+    }
+    out
 }
 
 fn is_json_key(k: &str) -> bool {

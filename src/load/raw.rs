@@ -64,6 +64,10 @@ pub struct RawRule {
     #[schemars(with = "Vec<String>")]
     #[serde(default)]
     pub falsepositives: Vec<S<String>>,
+    /// Named lists a team may override per SIEM (a KQL `let`, a Splunk macro, a Sigma placeholder).
+    #[schemars(with = "IndexMap<String, RawParameter>")]
+    #[serde(default)]
+    pub parameters: IndexMap<String, S<RawParameter>>,
     /// The neutral log source; its fields are declared in templates/logsources/<name>.yml.
     #[schemars(with = "String")]
     pub logsource: S<String>,
@@ -154,6 +158,10 @@ pub struct RawCondition {
     #[schemars(with = "Option<Vec<String>>")]
     #[serde(default)]
     pub one_of: Option<S<Vec<S<String>>>>,
+    /// Equals one of the values of the named rule parameter.
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub in_parameter: Option<S<String>>,
     #[schemars(with = "Option<String>")]
     #[serde(default)]
     pub contains: Option<S<String>>,
@@ -187,6 +195,16 @@ pub struct RawCondition {
     #[schemars(with = "Option<bool>")]
     #[serde(default)]
     pub case_sensitive: Option<S<bool>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawParameter {
+    /// What the list holds and why a team would change it.
+    #[schemars(with = "String")]
+    pub description: S<String>,
+    #[schemars(with = "Vec<String>")]
+    pub values: S<Vec<S<String>>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

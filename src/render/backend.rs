@@ -66,6 +66,15 @@ pub struct Operators {
     pub ends_with: String,
     pub ends_with_cs: String,
     pub regex: String,
+    /// Equality with a rule parameter's list, kept overridable (`{param}`, `{rule}`); without
+    /// it the values are written inline.
+    #[serde(default)]
+    pub in_parameter: Option<String>,
+    #[serde(default)]
+    pub in_parameter_cs: Option<String>,
+    /// Declares a parameter at the top of the query (`{param}`, `{values}`).
+    #[serde(default)]
+    pub parameter: Option<String>,
     /// Prefix that makes a regex case-insensitive.
     pub regex_ci_prefix: String,
     pub exists: String,

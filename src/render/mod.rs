@@ -158,8 +158,8 @@ impl Renderer {
             );
             match b.config.style {
                 Style::Query => {
-                    let plan = query::Walker::new(b, ls)
-                        .plan(&ir, &outputs)
+                    let plan = query::Walker::new(b, ls, &rule.name.0)
+                        .plan(&ir, &outputs, &rule.parameters)
                         .map_err(fail)?;
                     put(&mut vars, "plan", &plan);
                 }

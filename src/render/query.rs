@@ -5,13 +5,15 @@ use super::backend::{Backend, Escaper, KeyForm, QuantifierStyle, fill};
 use super::error::RenderError;
 use super::escape::{kql_string, regex_escape, spl_string};
 use crate::ir::{Case, Cmp, Cond, JsonStep, Op, Pred, StrOp};
-use crate::model::Output;
+use crate::model::{Output, Parameter};
 use crate::taxonomy::LogSource;
 use serde::Serialize;
 
 /// A rule condition laid out as pipeline pieces, in order.
 #[derive(Debug, Default, Serialize)]
 pub struct QueryPlan {
+    /// Declarations before the query (overridable parameter lists).
+    pub preamble: Vec<String>,
     /// Conjuncts that need no quantifier: each can be its own filter, first.
     pub filters: Vec<String>,
     /// Steps that evaluate quantifiers into flag columns.
@@ -25,6 +27,7 @@ pub struct QueryPlan {
 pub struct Walker<'a> {
     b: &'a Backend,
     ls: &'a LogSource,
+    rule: &'a str,
     flags: usize,
     events_numbered: bool,
 }
@@ -32,10 +35,11 @@ pub struct Walker<'a> {
 type Scope = Vec<(String, String)>;
 
 impl<'a> Walker<'a> {
-    pub fn new(b: &'a Backend, ls: &'a LogSource) -> Self {
+    pub fn new(b: &'a Backend, ls: &'a LogSource, rule: &'a str) -> Self {
         Walker {
             b,
             ls,
+            rule,
             flags: 0,
             events_numbered: false,
         }
@@ -45,6 +49,7 @@ impl<'a> Walker<'a> {
         &mut self,
         cond: &Cond,
         outputs: &[(Output, Option<Cond>)],
+        params: &[Parameter],
     ) -> Result<QueryPlan, RenderError> {
         let mut plan = QueryPlan::default();
         let conjuncts = match cond {
@@ -58,6 +63,18 @@ impl<'a> Walker<'a> {
             } else {
                 plan.filters
                     .push(self.cond(c, &Vec::new(), &mut Vec::new(), "")?);
+            }
+        }
+        if let Some(t) = &self.b.config.operators.parameter {
+            for p in params {
+                let lits: Vec<String> = p.values.iter().map(|v| self.string(v)).collect();
+                plan.preamble.push(fill(
+                    t,
+                    &[
+                        ("param", &p.name),
+                        ("values", &lits.join(&self.b.config.syntax.list_separator)),
+                    ],
+                ));
             }
         }
         for (o, filter) in outputs {
@@ -278,7 +295,27 @@ impl<'a> Walker<'a> {
                     &[("field", &value), ("pattern", &self.string(&p))],
                 )
             }
-            Op::Str { op, values, case } => self.str_op(*op, values, *case, &value),
+            Op::Str {
+                op: StrOp::Equals,
+                values,
+                case,
+                param: Some(param),
+            } => {
+                let t = match case {
+                    Case::Insensitive => &self.b.config.operators.in_parameter,
+                    Case::Sensitive => &self.b.config.operators.in_parameter_cs,
+                };
+                match t {
+                    Some(t) => fill(
+                        t,
+                        &[("field", &value), ("param", param), ("rule", self.rule)],
+                    ),
+                    None => self.str_op(StrOp::Equals, values, *case, &value),
+                }
+            }
+            Op::Str {
+                op, values, case, ..
+            } => self.str_op(*op, values, *case, &value),
         })
     }
 

@@ -243,7 +243,18 @@ fn simple_item(b: &Backend, p: &Pred, d: &mut Detection) -> Result<Option<Item>,
         };
     }
     Ok(match &p.op {
-        Op::Str { op, values, case } => {
+        Op::Str {
+            op: StrOp::Equals,
+            case,
+            param: Some(param),
+            ..
+        } => Some(Item {
+            key: format!("{f}|expand{}", cased(*case)),
+            values: vec![yaml_string(&format!("%{param}%"))],
+        }),
+        Op::Str {
+            op, values, case, ..
+        } => {
             let m = match op {
                 StrOp::Equals => "",
                 StrOp::Contains => "|contains",
