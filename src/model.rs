@@ -211,11 +211,9 @@ impl EntityKind {
             &["upn", "aad_user_id", "name"],
         ),
         ("ip", EntityKind::Ip, &["address"]),
-        (
-            "cloud_application",
-            EntityKind::CloudApplication,
-            &["app_id", "name"],
-        ),
+        // Sentinel's CloudApplication AppId is the Defender for Cloud Apps number, not the
+        // Entra application id, so only the name maps.
+        ("cloud_application", EntityKind::CloudApplication, &["name"]),
     ];
 }
 

@@ -44,6 +44,10 @@ pub struct Syntax {
     pub not: String,
     pub group: String,
     pub list_separator: String,
+    /// Wraps a predicate under `not` so that a missing value reads as false rather than null
+    /// (`{}` is the predicate); for languages with three-valued logic.
+    #[serde(default)]
+    pub null_safe: Option<String>,
 }
 
 /// Operator spellings. Placeholders: `{field}`, `{value}` (a string literal), `{values}`

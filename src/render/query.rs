@@ -29,6 +29,8 @@ pub struct Walker<'a> {
     ls: &'a LogSource,
     rule: &'a str,
     flags: usize,
+    /// Inside an odd number of `not`s: predicates must then yield false, never null.
+    negated: bool,
     events_numbered: bool,
 }
 
@@ -41,6 +43,7 @@ impl<'a> Walker<'a> {
             ls,
             rule,
             flags: 0,
+            negated: false,
             events_numbered: false,
         }
     }
@@ -116,15 +119,23 @@ impl<'a> Walker<'a> {
                 parts.join(sep)
             }
             Cond::Not(inner) => {
-                let t = self.cond(inner, scope, sink, row)?;
-                syn.not.replace("{}", &t)
+                self.negated = !self.negated;
+                let t = self.cond(inner, scope, sink, row);
+                self.negated = !self.negated;
+                syn.not.replace("{}", &t?)
             }
             Cond::Some { array, cond } => {
                 let (steps, test) = self.quantifier(&array.0, cond, scope, row)?;
                 sink.extend(steps);
                 test
             }
-            Cond::Pred(p) => self.pred(p, scope)?,
+            Cond::Pred(p) => {
+                let t = self.pred(p, scope)?;
+                match (&syn.null_safe, self.negated) {
+                    (Some(wrap), true) => wrap.replace("{}", &t),
+                    _ => t,
+                }
+            }
         })
     }
 
@@ -156,7 +167,12 @@ impl<'a> Walker<'a> {
         inner_scope.push((array.to_string(), var.clone()));
         let row = format!("{var}_row");
         let mut inner_steps = Vec::new();
-        let text = self.cond(cond, &inner_scope, &mut inner_steps, &row)?;
+        // The fold turns a null element test into "no match", so the element condition starts
+        // with fresh polarity.
+        let outer = std::mem::replace(&mut self.negated, false);
+        let text = self.cond(cond, &inner_scope, &mut inner_steps, &row);
+        self.negated = outer;
+        let text = text?;
         let args = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
             let mut v: Vec<(String, String)> = [
                 ("var", var.as_str()),

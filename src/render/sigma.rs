@@ -4,7 +4,7 @@
 use super::backend::Backend;
 use super::error::RenderError;
 use super::escape::{sigma_value, yaml_string};
-use crate::ir::{Case, Cmp, Cond, Op, Pred, StrOp};
+use crate::ir::{Case, Cmp, Cond, JsonStep, Op, Pred, StrOp};
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -32,7 +32,15 @@ pub struct Detection {
 pub fn detection(b: &Backend, cond: &Cond) -> Result<Detection, RenderError> {
     let mut d = Detection::default();
     let mut names = Names::default();
-    d.condition = expr(b, cond, false, &mut d, &mut names)?;
+    let cond = approximate(cond, true, &mut d.approximations);
+    if is_const(&cond).is_some() {
+        return Err(RenderError::SigmaUnsupported(
+            "a condition that rests entirely on decoded JSON".into(),
+        ));
+    }
+    d.condition = expr(b, &cond, false, &mut d, &mut names)?;
+    let mut seen = std::collections::HashSet::new();
+    d.approximations.retain(|a| seen.insert(a.clone()));
     if names.positive == 1
         && let Some(s) = d.selections.iter_mut().find(|s| s.name == "selection_1")
     {
@@ -82,7 +90,7 @@ fn expr(
             let mut rest = Vec::new();
             for child in &flat {
                 if let Cond::Pred(p) = child
-                    && let Some(item) = simple_item(b, p, d)?
+                    && let Some(item) = simple_item(b, p)?
                     && !merged.iter().any(|i| i.key == item.key)
                 {
                     merged.push(item);
@@ -116,7 +124,7 @@ fn expr(
             note_binding(array, cond, d);
             expr(b, cond, negated, d, names)?
         }
-        Cond::Pred(p) => match simple_item(b, p, d)? {
+        Cond::Pred(p) => match simple_item(b, p)? {
             Some(item) => {
                 let name = names.next(negated);
                 d.selections.push(Selection {
@@ -131,7 +139,7 @@ fn expr(
 }
 
 fn note_binding(array: &crate::ir::ArrayName, cond: &Cond, d: &mut Detection) {
-    if preds(cond) > 1 {
+    if units(cond) > 1 {
         d.approximations.push(format!(
             "Sigma cannot bind several conditions to one element of `{}`: they may be met by different elements.",
             array.0
@@ -160,18 +168,141 @@ fn flatten_all<'c>(cs: &'c [Cond], d: &mut Detection) -> Vec<&'c Cond> {
 
 /// Parenthesise compound sub-expressions so the condition reads unambiguously.
 fn wrap(s: String) -> String {
-    if s.contains(' ') && !(s.starts_with('(') && s.ends_with(')')) {
-        format!("({s})")
-    } else {
+    if !s.contains(' ') || is_one_group(&s) {
         s
+    } else {
+        format!("({s})")
     }
 }
 
-fn preds(c: &Cond) -> usize {
+/// Whether the whole text is one parenthesised group: "(a or b)", not "(a) and (b)".
+fn is_one_group(s: &str) -> bool {
+    if !s.starts_with('(') {
+        return false;
+    }
+    let mut depth = 0;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i == s.len() - 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Conditions bound to one element at this level; a nested quantifier counts as one.
+fn units(c: &Cond) -> usize {
     match c {
-        Cond::All(cs) | Cond::Any(cs) => cs.iter().map(preds).sum(),
-        Cond::Not(c) | Cond::Some { cond: c, .. } => preds(c),
-        Cond::Pred(_) => 1,
+        Cond::All(cs) | Cond::Any(cs) => cs.iter().map(units).sum(),
+        Cond::Not(c) => units(c),
+        Cond::Some { .. } | Cond::Pred(_) => 1,
+    }
+}
+
+fn last_key(p: &Pred) -> Option<String> {
+    p.json.iter().rev().find_map(|s| match s {
+        JsonStep::Key(k) => Some(k.clone()),
+        JsonStep::Index(_) => None,
+    })
+}
+
+/// Sigma cannot decode JSON. A test inside JSON text becomes "the text contains the key or the
+/// value" where that over-matches (positive position, `exists: true` or a string test), and is
+/// otherwise dropped: true in positive position, false under `not`, so the rule over-matches
+/// rather than missing what the rule means. Every replacement is noted for the description.
+fn approximate(c: &Cond, positive: bool, notes: &mut Vec<String>) -> Cond {
+    let simplify_list = |cs: Vec<Cond>, all: bool| -> Cond {
+        let (unit, absorbing) = (all, !all);
+        if cs.iter().any(|c| is_const(c) == Some(absorbing)) {
+            return constant(absorbing);
+        }
+        let rest: Vec<Cond> = cs
+            .into_iter()
+            .filter(|c| is_const(c) != Some(unit))
+            .collect();
+        match (rest.len(), all) {
+            (0, _) => constant(unit),
+            (1, _) => rest.into_iter().next().unwrap_or_else(|| constant(unit)),
+            (_, true) => Cond::All(rest),
+            (_, false) => Cond::Any(rest),
+        }
+    };
+    match c {
+        Cond::All(cs) => simplify_list(
+            cs.iter().map(|c| approximate(c, positive, notes)).collect(),
+            true,
+        ),
+        Cond::Any(cs) => simplify_list(
+            cs.iter().map(|c| approximate(c, positive, notes)).collect(),
+            false,
+        ),
+        Cond::Not(inner) => match approximate(inner, !positive, notes) {
+            k if is_const(&k).is_some() => constant(is_const(&k) != Some(true)),
+            k => Cond::Not(Box::new(k)),
+        },
+        Cond::Some { array, cond } => match approximate(cond, positive, notes) {
+            k if is_const(&k).is_some() => k,
+            k => Cond::Some {
+                array: array.clone(),
+                cond: Box::new(k),
+            },
+        },
+        Cond::Pred(p) if p.json.is_empty() => c.clone(),
+        Cond::Pred(p) => {
+            let path: Vec<String> = p
+                .json
+                .iter()
+                .map(|s| match s {
+                    JsonStep::Key(k) => k.clone(),
+                    JsonStep::Index(i) => i.to_string(),
+                })
+                .collect();
+            let at = format!(
+                "`{}` is JSON text that Sigma cannot decode: the test at path {}",
+                p.field.0,
+                path.join(".")
+            );
+            match (&p.op, positive, last_key(p)) {
+                (Op::Exists(true), true, Some(k)) => {
+                    notes.push(format!(
+                        "{at} is approximated by the text containing \"{k}\"."
+                    ));
+                    c.clone()
+                }
+                (Op::Str { .. }, true, _) => {
+                    notes.push(format!(
+                        "{at} is approximated by the text containing the value."
+                    ));
+                    c.clone()
+                }
+                _ => {
+                    notes.push(format!("{at} is left out, so the rule matches more."));
+                    constant(positive)
+                }
+            }
+        }
+    }
+}
+
+fn constant(value: bool) -> Cond {
+    if value {
+        Cond::All(Vec::new())
+    } else {
+        Cond::Any(Vec::new())
+    }
+}
+
+fn is_const(c: &Cond) -> Option<bool> {
+    match c {
+        Cond::All(cs) if cs.is_empty() => Some(true),
+        Cond::Any(cs) if cs.is_empty() => Some(false),
+        _ => None,
     }
 }
 
@@ -184,7 +315,7 @@ fn field(b: &Backend, p: &Pred) -> Result<String, RenderError> {
 }
 
 /// The predicate as one `key: values` item, or None for presence tests (two selections).
-fn simple_item(b: &Backend, p: &Pred, d: &mut Detection) -> Result<Option<Item>, RenderError> {
+fn simple_item(b: &Backend, p: &Pred) -> Result<Option<Item>, RenderError> {
     let f = field(b, p)?;
     let cased = |case: Case| {
         if case == Case::Sensitive {
@@ -194,53 +325,21 @@ fn simple_item(b: &Backend, p: &Pred, d: &mut Detection) -> Result<Option<Item>,
         }
     };
     if !p.json.is_empty() {
-        let path: Vec<String> = p
-            .json
-            .iter()
-            .map(|s| match s {
-                crate::ir::JsonStep::Key(k) => k.clone(),
-                crate::ir::JsonStep::Index(i) => i.to_string(),
-            })
-            .collect();
-        let last_key = p.json.iter().rev().find_map(|s| match s {
-            crate::ir::JsonStep::Key(k) => Some(k.clone()),
-            crate::ir::JsonStep::Index(_) => None,
+        // Only the forms `approximate` keeps reach here: both over-match in positive position.
+        return Ok(match &p.op {
+            Op::Exists(true) => last_key(p).map(|k| Item {
+                key: format!("{f}|contains"),
+                values: vec![yaml_string(&sigma_value(&k))],
+            }),
+            Op::Str { values, case, .. } => Some(Item {
+                key: format!("{f}|contains{}", cased(*case)),
+                values: values
+                    .iter()
+                    .map(|v| yaml_string(&sigma_value(v)))
+                    .collect(),
+            }),
+            _ => None,
         });
-        return match (&p.op, last_key) {
-            (Op::Exists(_), Some(k)) => {
-                d.approximations.push(format!(
-                    "`{}` is JSON text that Sigma cannot decode: the test for path {} is approximated by the text containing \"{k}\".",
-                    p.field.0,
-                    path.join(".")
-                ));
-                if matches!(p.op, Op::Exists(true)) {
-                    Ok(Some(Item {
-                        key: format!("{f}|contains"),
-                        values: vec![yaml_string(&sigma_value(&k))],
-                    }))
-                } else {
-                    Ok(None)
-                }
-            }
-            (Op::Str { values, case, .. }, _) => {
-                d.approximations.push(format!(
-                    "`{}` is JSON text that Sigma cannot decode: the test at path {} is approximated by the text containing the value.",
-                    p.field.0,
-                    path.join(".")
-                ));
-                Ok(Some(Item {
-                    key: format!("{f}|contains{}", cased(*case)),
-                    values: values
-                        .iter()
-                        .map(|v| yaml_string(&sigma_value(v)))
-                        .collect(),
-                }))
-            }
-            _ => Err(RenderError::SigmaUnsupported(format!(
-                "this test inside the JSON of `{}`",
-                p.field.0
-            ))),
-        };
     }
     Ok(match &p.op {
         Op::Str {
@@ -307,26 +406,6 @@ fn presence(
     let f = field(b, p)?;
     let want_present = match (&p.op, p.json.is_empty()) {
         (Op::Exists(e), true) => *e,
-        (Op::Exists(false), false) => {
-            let key = p
-                .json
-                .iter()
-                .rev()
-                .find_map(|s| match s {
-                    crate::ir::JsonStep::Key(k) => Some(k.clone()),
-                    crate::ir::JsonStep::Index(_) => None,
-                })
-                .unwrap_or_default();
-            let name = names.next(!negated);
-            d.selections.push(Selection {
-                name: name.clone(),
-                items: vec![Item {
-                    key: format!("{f}|contains"),
-                    values: vec![yaml_string(&sigma_value(&key))],
-                }],
-            });
-            return Ok(format!("not {name}"));
-        }
         _ => return Err(RenderError::SigmaUnsupported("this presence test".into())),
     };
     let n_null = names.next(want_present ^ negated);
