@@ -159,10 +159,11 @@ pub fn tests_manifest(c: &Compiled, sources: &SourceMap) -> String {
         .rules
         .iter()
         .map(|r| {
+            // The query of each backend: the engines replay queries, not deployment wrappers.
             let artifacts: serde_json::Map<String, serde_json::Value> = c
                 .artifacts
                 .iter()
-                .filter(|a| a.path.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s == r.name.0 || s.strip_prefix("azure_") == Some(r.name.0.as_str())))
+                .filter(|a| a.primary && a.rule.as_deref() == Some(r.name.0.as_str()))
                 .filter_map(|a| {
                     let backend = a.path.components().next()?.as_os_str().to_str()?.to_string();
                     Some((backend, serde_json::Value::String(a.path.display().to_string())))

@@ -113,10 +113,15 @@ fn failed_build_leaves_out_unchanged() {
     );
     let snapshot = |dir: &std::path::Path| {
         let mut files = Vec::new();
-        for backend in std::fs::read_dir(dir).unwrap() {
-            for f in std::fs::read_dir(backend.unwrap().path()).unwrap() {
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for f in std::fs::read_dir(&d).unwrap() {
                 let p = f.unwrap().path();
-                files.push((p.clone(), std::fs::read(&p).unwrap()));
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    files.push((p.clone(), std::fs::read(&p).unwrap()));
+                }
             }
         }
         files.sort();

@@ -1,5 +1,5 @@
-//! One snapshot per rule per artifact (and of its IR): a changed output fails until a reviewer
-//! has read it (`cargo insta review`).
+//! One snapshot per rule per artifact (and of its IR), plus one per pack artifact: a changed
+//! output fails until a reviewer has read it (`cargo insta review`).
 
 mod common;
 
@@ -23,15 +23,12 @@ fn every_rule_every_artifact() {
         insta::with_settings!({ prepend_module_to_snapshot => false }, {
             insta::assert_yaml_snapshot!("ir", lower(&rule.condition, ls));
         });
-        let mut seen = 0;
-        for a in pack.artifacts.iter().filter(|a| {
-            a.path
-                .file_stem()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .ends_with(name)
-        }) {
+        let mut queries = 0;
+        for a in pack
+            .artifacts
+            .iter()
+            .filter(|a| a.rule.as_deref() == Some(name))
+        {
             let backend = a
                 .path
                 .components()
@@ -39,17 +36,39 @@ fn every_rule_every_artifact() {
                 .unwrap()
                 .as_os_str()
                 .to_str()
-                .unwrap()
-                .to_string();
-            seen += 1;
+                .unwrap();
+            // The query keeps the backend's name; other files add what follows the rule name.
+            let snapshot = if a.primary {
+                queries += 1;
+                backend.to_string()
+            } else {
+                let file = a.path.file_name().unwrap().to_str().unwrap();
+                format!(
+                    "{backend}-{}",
+                    file.split_once(name)
+                        .map_or(file, |(_, rest)| rest)
+                        .trim_start_matches('.')
+                )
+            };
             insta::with_settings!({ prepend_module_to_snapshot => false }, {
-                insta::assert_snapshot!(backend.as_str(), a.content.as_str());
+                insta::assert_snapshot!(snapshot, a.content.as_str());
             });
         }
         assert_eq!(
-            seen,
+            queries,
             rulepack::render::BACKENDS.len(),
-            "{name}: one artifact per backend"
+            "{name}: one query per backend"
         );
     });
+}
+
+#[test]
+fn every_pack_artifact() {
+    let pack = common::compile_pack();
+    for a in pack.artifacts.iter().filter(|a| a.rule.is_none()) {
+        let name = a.path.to_str().unwrap().replace(['/', '\\'], "__");
+        insta::with_settings!({ prepend_module_to_snapshot => false, snapshot_path => "snapshots/pack" }, {
+            insta::assert_snapshot!(name, a.content.as_str());
+        });
+    }
 }

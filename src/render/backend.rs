@@ -110,43 +110,35 @@ pub enum KeyForm {
     Raw,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum QuantifierStyle {
-    /// One sub-query per quantifier that counts matching elements (KQL mv-apply).
-    Subquery,
-    /// Expand elements into rows, flag them, fold the flags back per event (SPL mvexpand).
-    Expand,
-}
-
 /// Commands for quantifiers. Placeholders: `{var}` element variable, `{source}` the array,
 /// `{parent}` the enclosing element, `{flag}` the flag column, `{cond}` the element condition,
 /// `{group}` the row id the flag is folded by, `{row}` this level's row id.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Quantifier {
-    pub style: QuantifierStyle,
-    /// Subquery: opening line (`mv-apply {var} = {source} on (`).
-    #[serde(default)]
-    pub open: String,
-    /// Subquery: the counting step inside.
-    #[serde(default)]
-    pub count: String,
-    #[serde(default)]
-    pub close: String,
-    /// Expand: numbers events before the first expansion.
+    /// Numbers events before the first expansion (empty when events carry a key).
     #[serde(default)]
     pub number_events: String,
-    /// Expand: steps that bring a top-level array's elements into rows.
+    /// the column that identifies an event when flags are folded back.
+    #[serde(default)]
+    pub event_key: String,
+    /// the row id of an element of this level (`{var}`).
+    #[serde(default)]
+    pub row: String,
+    /// what a nested level's flags are folded by (`{event}`, `{parent_row}`).
+    #[serde(default)]
+    pub nested_group: String,
+    /// steps that bring a top-level array's elements into rows.
     #[serde(default)]
     pub expand_top: Vec<String>,
-    /// Expand: steps that bring a nested array's elements into rows.
+    /// steps that bring a nested array's elements into rows.
     #[serde(default)]
     pub expand_nested: Vec<String>,
-    /// Expand: numbers element rows when they have nested quantifiers.
+    /// numbers element rows when they have nested quantifiers (empty when the
+    /// expansion numbers them itself).
     #[serde(default)]
     pub number_rows: String,
-    /// Expand: steps that flag an element row and fold the flag back.
+    /// steps that flag an element row and fold the flag back.
     #[serde(default)]
     pub fold: Vec<String>,
     /// The test on the flag that replaces the quantifier in the enclosing condition.

@@ -113,20 +113,16 @@ pub fn yaml_string(s: &str) -> String {
 }
 
 /// A .conf setting value over several lines: each line but the last ends with ` \` (Splunk's
-/// continuation). A line that itself ends in a backslash gets a space first, so it cannot
-/// swallow the line break and join the next line.
-pub fn conf_value(s: &str) -> String {
-    s.trim_end_matches('\n')
-        .lines()
-        .map(|l| {
-            if l.ends_with('\\') {
-                format!("{l} ")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" \\\n")
+/// continuation). A line that itself ends in a backslash would swallow the line break (and
+/// trailing whitespace is not kept), so such a value is refused rather than silently joined.
+pub fn conf_value(s: &str) -> Result<String, String> {
+    let lines: Vec<&str> = s.trim_end_matches('\n').lines().collect();
+    if let Some(l) = lines.iter().find(|l| l.trim_end().ends_with('\\')) {
+        return Err(format!(
+            "a .conf value line ends with a backslash and would join the next line: {l}"
+        ));
+    }
+    Ok(lines.join(" \\\n"))
 }
 
 #[cfg(test)]
@@ -159,9 +155,9 @@ mod tests {
 
     #[test]
     fn conf_continuation_keeps_every_line() {
-        assert_eq!(conf_value("a\n| b\n"), "a \\\n| b");
-        assert_eq!(conf_value("x\\\ny"), "x\\  \\\ny");
-        assert_eq!(conf_value("one"), "one");
+        assert_eq!(conf_value("a\n| b\n").unwrap(), "a \\\n| b");
+        assert!(conf_value("x\\\ny").is_err());
+        assert_eq!(conf_value("one").unwrap(), "one");
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct Artifact {
     /// Relative to the output folder, e.g. `sentinel/guest_invited.kql`.
     pub path: PathBuf,
     pub content: String,
+    /// The rule it belongs to (None for pack artifacts) and whether it is that rule's query.
+    pub rule: Option<String>,
+    pub primary: bool,
 }
 
 /// One rule rendered: its artifacts, its warnings, and the variables each backend's templates
@@ -193,6 +196,8 @@ impl Renderer {
                 out.artifacts.push(Artifact {
                     path: Path::new(name).join(file),
                     content: text,
+                    rule: Some(rule.name.0.clone()),
+                    primary: i == 0,
                 });
             }
             out.vars.push(vars);
@@ -214,6 +219,8 @@ impl Renderer {
                 artifacts.push(Artifact {
                     path: Path::new(&b.config.name).join(&a.file),
                     content: text,
+                    rule: None,
+                    primary: false,
                 });
             }
         }
@@ -376,7 +383,7 @@ fn register_filters(tera: &mut Tera) {
         serde_json::to_string(&v).unwrap_or_default()
     });
     tera.register_filter("conf_value", |s: &str, _: Kwargs, _: &State| {
-        escape::conf_value(s)
+        escape::conf_value(s).map_err(tera::Error::message)
     });
     tera.register_filter("iso_duration", |m: i64, _: Kwargs, _: &State| {
         schedule::iso_duration(m)

@@ -1,7 +1,7 @@
 //! The generic IR walker for text-query backends (KQL, SPL). Operators, syntax, JSON access and
 //! quantifier commands all come from the backend's table; this file only decides structure.
 
-use super::backend::{Backend, Escaper, KeyForm, QuantifierStyle, fill};
+use super::backend::{Backend, Escaper, KeyForm, fill};
 use super::error::RenderError;
 use super::escape::{kql_string, regex_escape, spl_string};
 use crate::ir::{Case, Cmp, Cond, JsonStep, Op, Pred, StrOp};
@@ -165,7 +165,7 @@ impl<'a> Walker<'a> {
         let source = fill(&map.source, &[("parent", &parent)]);
         let mut inner_scope = scope.clone();
         inner_scope.push((array.to_string(), var.clone()));
-        let row = format!("{var}_row");
+        let row = fill(&q.row, &[("var", &var)]);
         let mut inner_steps = Vec::new();
         // The fold turns a null element test into "no match", so the element condition starts
         // with fresh polarity.
@@ -194,45 +194,30 @@ impl<'a> Walker<'a> {
             fill(t, &refs)
         };
         let test = filled(&q.flag_test, &[]);
-        let steps = match q.style {
-            QuantifierStyle::Subquery => {
-                let mut body = inner_steps;
-                body.push(filled(&q.count, &[]));
-                let mut s = filled(&q.open, &[]);
-                for (i, step) in body.iter().enumerate() {
-                    let lead = if i == 0 { "\n    " } else { "\n    | " };
-                    s.push_str(lead);
-                    s.push_str(&step.replace('\n', "\n    "));
-                }
-                s.push('\n');
-                s.push_str(&filled(&q.close, &[]));
-                vec![s]
-            }
-            QuantifierStyle::Expand => {
-                let mut s = Vec::new();
-                if scope.is_empty() && !self.events_numbered {
-                    self.events_numbered = true;
-                    s.push(filled(&q.number_events, &[]));
-                }
-                let expand = if scope.is_empty() {
-                    &q.expand_top
-                } else {
-                    &q.expand_nested
-                };
-                s.extend(expand.iter().map(|t| filled(t, &[])));
-                if cond.has_quantifier() {
-                    s.push(filled(&q.number_rows, &[]));
-                }
-                s.extend(inner_steps);
-                let group = if scope.is_empty() {
-                    "rp_event"
-                } else {
-                    parent_row
-                };
-                s.extend(q.fold.iter().map(|t| filled(t, &[("group", group)])));
-                s
-            }
+        let mut steps = Vec::new();
+        if scope.is_empty() && !self.events_numbered && !q.number_events.is_empty() {
+            self.events_numbered = true;
+            steps.push(filled(&q.number_events, &[]));
+        }
+        let expand = if scope.is_empty() {
+            &q.expand_top
+        } else {
+            &q.expand_nested
         };
+        steps.extend(expand.iter().map(|t| filled(t, &[])));
+        if cond.has_quantifier() && !q.number_rows.is_empty() {
+            steps.push(filled(&q.number_rows, &[]));
+        }
+        steps.extend(inner_steps);
+        let group = if scope.is_empty() {
+            q.event_key.clone()
+        } else {
+            fill(
+                &q.nested_group,
+                &[("event", &q.event_key), ("parent_row", parent_row)],
+            )
+        };
+        steps.extend(q.fold.iter().map(|t| filled(t, &[("group", &group)])));
         Ok((steps, test))
     }
 

@@ -11,33 +11,33 @@ pub fn iso_duration(minutes: i64) -> String {
     }
 }
 
-/// A five-field cron schedule that runs every `minutes`: `*/5 * * * *`, `0 */2 * * *`, `0 0 * * *`.
-/// Periods that do not divide an hour or a day evenly round to the nearest one that does, since
-/// cron cannot express them.
+/// A five-field cron schedule that runs at least every `minutes`: `*/5 * * * *`, `0 */2 * * *`,
+/// `0 0 * * *`. Periods that do not divide an hour or a day round *down* to one that does, so a
+/// lookback equal to the frequency still leaves no gap between runs.
 pub fn cron(minutes: i64) -> String {
     let m = minutes.max(1);
+    let largest = |steps: &[i64], unit: i64| {
+        steps
+            .iter()
+            .copied()
+            .filter(|d| d * unit <= m)
+            .max()
+            .unwrap_or(steps[0])
+    };
     if m < 60 {
-        let step = [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30]
-            .into_iter()
-            .min_by_key(|d| (d - m).abs())
-            .unwrap_or(5);
-        format!("*/{step} * * * *")
+        format!(
+            "*/{} * * * *",
+            largest(&[1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30], 1)
+        )
     } else if m < 1440 {
-        let hours = [1, 2, 3, 4, 6, 8, 12]
-            .into_iter()
-            .min_by_key(|d| (d * 60 - m).abs())
-            .unwrap_or(1);
-        if hours == 1 {
-            "0 * * * *".into()
-        } else {
-            format!("0 */{hours} * * *")
+        match largest(&[1, 2, 3, 4, 6, 8, 12], 60) {
+            1 => "0 * * * *".into(),
+            h => format!("0 */{h} * * *"),
         }
     } else {
-        let days = ((m + 720) / 1440).clamp(1, 14);
-        if days == 1 {
-            "0 0 * * *".into()
-        } else {
-            format!("0 0 */{days} * *")
+        match (m / 1440).clamp(1, 14) {
+            1 => "0 0 * * *".into(),
+            d => format!("0 0 */{d} * *"),
         }
     }
 }
@@ -58,5 +58,7 @@ mod tests {
         assert_eq!(cron(120), "0 */2 * * *");
         assert_eq!(cron(1440), "0 0 * * *");
         assert_eq!(cron(2 * 1440), "0 0 */2 * *");
+        assert_eq!(cron(100), "0 * * * *");
+        assert_eq!(cron(7), "*/6 * * * *");
     }
 }
