@@ -14,9 +14,11 @@ pub type Files = BTreeMap<PathBuf, String>;
 pub fn base_files(base: &str, out: &Path) -> Result<Files, String> {
     let dir = Path::new(base);
     if dir.is_dir() {
-        let mut files = Files::new();
-        read_dir(dir, dir, &mut files).map_err(|e| format!("cannot read {base}: {e}"))?;
-        return Ok(files);
+        let tree = crate::write::read_tree(dir).map_err(|e| format!("cannot read {base}: {e}"))?;
+        return Ok(tree
+            .into_iter()
+            .map(|(p, b)| (p, String::from_utf8_lossy(&b).into_owned()))
+            .collect());
     }
     let prefix = out.to_string_lossy().trim_end_matches('/').to_string();
     let git = |args: &[&str]| -> Result<String, String> {
@@ -42,25 +44,6 @@ pub fn base_files(base: &str, out: &Path) -> Result<Files, String> {
         files.insert(rel.to_path_buf(), content);
     }
     Ok(files)
-}
-
-fn read_dir(root: &Path, dir: &Path, out: &mut Files) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let p = entry?.path();
-        if p.is_dir() {
-            read_dir(root, &p, out)?;
-        } else {
-            let rel = p
-                .strip_prefix(root)
-                .map_err(std::io::Error::other)?
-                .to_path_buf();
-            out.insert(
-                rel,
-                String::from_utf8_lossy(&std::fs::read(&p)?).into_owned(),
-            );
-        }
-    }
-    Ok(())
 }
 
 /// The rule an artifact belongs to, by file name; pack-level files belong to "the pack".

@@ -67,10 +67,11 @@ fn check_relative(path: &Path) -> io::Result<()> {
 
 /// How `out` differs from `artifacts`: (path, what) for every file added, changed or removed.
 pub fn differences(out: &Path, artifacts: &[Artifact]) -> io::Result<Vec<(PathBuf, &'static str)>> {
-    let mut on_disk = BTreeMap::new();
-    if out.exists() {
-        collect(out, out, &mut on_disk)?;
-    }
+    let mut on_disk = if out.exists() {
+        read_tree(out)?
+    } else {
+        BTreeMap::new()
+    };
     let mut diffs = Vec::new();
     for a in artifacts {
         match on_disk.remove(&a.path) {
@@ -86,6 +87,13 @@ pub fn differences(out: &Path, artifacts: &[Artifact]) -> io::Result<Vec<(PathBu
     );
     diffs.sort();
     Ok(diffs)
+}
+
+/// Every file under `root`, by path relative to it.
+pub fn read_tree(root: &Path) -> io::Result<BTreeMap<PathBuf, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    collect(root, root, &mut out)?;
+    Ok(out)
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) -> io::Result<()> {

@@ -9,6 +9,9 @@
 //! read from the reference folder `../shared` beside the repository (RULEPACK_SHARED overrides),
 //! pinned by SHA-256 below. Missing tools fail the tests rather than skipping them.
 
+mod common;
+
+use common::{repo, report, run};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -44,10 +47,6 @@ const PINNED: &[(&str, &str)] = &[
 
 // ---- locations and processes -------------------------------------------------------------
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn schema_dir() -> PathBuf {
     let shared = std::env::var_os("RULEPACK_SHARED")
         .map(PathBuf::from)
@@ -82,20 +81,6 @@ fn kql_modules() -> PathBuf {
         m.display()
     );
     m
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is it installed and on PATH?)"))
-}
-
-fn report(what: &str, out: &Output) -> String {
-    format!(
-        "{what}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn read(path: &Path) -> String {

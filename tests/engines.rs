@@ -4,29 +4,14 @@
 //! the SPL gets structural checks here. The engines live in `.tools/` (scripts/setup-validators):
 //! a missing one fails the tests rather than skipping them, and every gate is shown able to fail.
 
+mod common;
+
+use common::{repo, report, run};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
-}
-
-fn report(what: &str, out: &Output) -> String {
-    format!(
-        "{what}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// The shipped rules built into a temporary folder, with their `export-tests` manifest.
 struct Pack {

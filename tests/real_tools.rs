@@ -3,13 +3,12 @@
 //! The tools live in `.tools/` (scripts/setup-validators). Missing tools fail the tests rather
 //! than skipping them, so a green run always means the real tools judged the output.
 
+mod common;
+
+use common::{repo, report, run};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn kql_modules() -> PathBuf {
     repo().join(".tools/kql/node_modules")
@@ -32,20 +31,6 @@ fn require_tools() {
             path.display()
         );
     }
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is it installed and on PATH?)"))
-}
-
-fn report(what: &str, out: &Output) -> String {
-    format!(
-        "{what}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Files under `dir` (recursively) whose name ends in `.{ext}`, sorted.

@@ -5,6 +5,12 @@ use std::fmt::Write;
 
 /// A KQL double-quoted string literal.
 pub fn kql_string(s: &str) -> String {
+    double_quoted(s)
+}
+
+/// `"…"` with backslash escapes for the quote, the backslash, `\n`, `\r`, `\t` and `\uXXXX` for
+/// other control characters: the common ground of KQL string literals and YAML double quotes.
+fn double_quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -91,22 +97,7 @@ pub fn sigma_value(s: &str) -> String {
 /// holds control characters (single quotes would fold a newline into a space).
 pub fn yaml_string(s: &str) -> String {
     if s.chars().any(|c| c.is_control()) {
-        let mut out = String::from("\"");
-        for c in s.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\t' => out.push_str("\\t"),
-                '\r' => out.push_str("\\r"),
-                c if c.is_control() => {
-                    let _ = write!(out, "\\u{:04x}", c as u32);
-                }
-                c => out.push(c),
-            }
-        }
-        out.push('"');
-        out
+        double_quoted(s)
     } else {
         format!("'{}'", s.replace('\'', "''"))
     }

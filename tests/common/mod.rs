@@ -36,3 +36,19 @@ pub fn compile_dir(rules: &Path) -> Compiled {
         }
     }
 }
+
+/// Runs a command; a missing program is a test failure that says so.
+pub fn run(cmd: &mut std::process::Command) -> std::process::Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is it installed and on PATH?)"))
+}
+
+/// A command's status and output, for assertion messages.
+pub fn report(what: &str, out: &std::process::Output) -> String {
+    format!(
+        "{what}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
