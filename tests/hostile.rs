@@ -137,7 +137,46 @@ fn rule_yaml(c: &Case, i: usize) -> String {
         predicate("initiator.upn"),
         predicate("target.upn").replace("\n      ", "\n        "),
     );
+    // An event holding the value matches; one holding it less its last character (shorter, so it
+    // can neither equal, contain, start nor end with it) does not.
+    let shorter: String = {
+        let mut chars: Vec<char> = c.value.chars().collect();
+        chars.pop();
+        chars.into_iter().collect()
+    };
+    let _ = write!(
+        y,
+        "tests:\n  - name: holds the value\n    expect: match\n    event: {}\n  - name: a near variant\n    expect: no_match\n    event: {}\n",
+        event_json(&format!("{i}-hit"), &c.value),
+        event_json(&format!("{i}-near"), &shorter),
+    );
     y
+}
+
+/// A Graph record holding `value` as the initiator's and the target's UPN, as one-line JSON
+/// (valid YAML flow) with every non-printable character escaped.
+fn event_json(id: &str, value: &str) -> String {
+    let event = serde_json::json!({
+        "id": format!("Invited Users_{id}"),
+        "activityDisplayName": "Invite external user",
+        "activityDateTime": "2026-11-02T09:00:00.0000000+00:00",
+        "loggedByService": "Invited Users",
+        "result": "success",
+        "initiatedBy": { "user": { "userPrincipalName": value } },
+        "targetResources": [{ "type": "User", "userPrincipalName": value, "modifiedProperties": [] }],
+        "additionalDetails": [],
+    });
+    serde_json::to_string(&event)
+        .unwrap()
+        .chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                format!("\\u{:04x}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Reads back every double-quoted SPL literal, with `urldecode("%XX")` splices joined by `.`.
@@ -383,4 +422,103 @@ fn the_loader_never_panics() {
     println!(
         "loader: {n} mutants, {ok} still valid, {rejected} rejected with diagnostics, 0 panics"
     );
+}
+
+/// The same hostile rules executed: duckdb-kql runs the KQL and pySigma's SQLite backend the
+/// Sigma over each rule's two events; both must match the event holding the value and only it.
+#[test]
+fn hostile_values_execute_on_the_engines() {
+    let cases = cases();
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    for (i, c) in cases.iter().enumerate() {
+        std::fs::write(rules.join(format!("{}.yml", c.name)), rule_yaml(c, i)).unwrap();
+    }
+    let rulepack = || Command::new(env!("CARGO_BIN_EXE_rulepack"));
+    let out = tmp.path().join("out");
+    let build = common::run(
+        rulepack()
+            .arg("build")
+            .arg("--rules")
+            .arg(&rules)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(
+        build.status.success(),
+        "{}",
+        common::report("build", &build)
+    );
+    let export = common::run(rulepack().arg("export-tests").arg("--rules").arg(&rules));
+    assert!(
+        export.status.success(),
+        "{}",
+        common::report("export-tests", &export)
+    );
+    let manifest = tmp.path().join("manifest.json");
+    std::fs::write(&manifest, &export.stdout).unwrap();
+    for (engine, script) in [
+        ("duckdb-kql", "kql_replay.py"),
+        ("sigma-sqlite", "sigma_replay.py"),
+    ] {
+        let python = common::repo()
+            .join(".tools")
+            .join(engine)
+            .join("bin/python");
+        assert!(
+            python.exists(),
+            "{} missing: run scripts/test",
+            python.display()
+        );
+        let res = common::run(
+            Command::new(python)
+                .arg(common::repo().join("tools/engines").join(script))
+                .arg(&manifest)
+                .arg(&out),
+        );
+        let text = common::report(script, &res);
+        let stdout = String::from_utf8_lossy(&res.stdout);
+        // pySigma-backend-sqlite 2.1.1 writes a stray backslash before a control character in the
+        // GLOB pattern it builds for `|cased` (reproduced outside rulepack: `a<U+0001>b` cased
+        // contains never matches itself). Only that known engine defect is tolerated: a missed
+        // match, on a case-sensitive rule whose value holds such a character.
+        let known_defect = |rule: &str| {
+            cases.iter().any(|c| {
+                c.name == rule
+                    && c.cased
+                    && c.value
+                        .chars()
+                        .any(|ch| ch.is_control() && !matches!(ch, '\n' | '\r' | '\t'))
+            })
+        };
+        let mut tolerated = 0;
+        for line in stdout
+            .lines()
+            .filter(|l| l.starts_with(&format!("{engine} FAIL ")))
+        {
+            let rule = line.split_whitespace().nth(2).unwrap_or_default();
+            let missed =
+                line.contains("/ holds the value") && line.contains("expected match, got no_match");
+            assert!(
+                engine == "sigma-sqlite" && missed && known_defect(rule),
+                "{line}\n{text}"
+            );
+            tolerated += 1;
+        }
+        let summary = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{engine}: ")))
+            .unwrap_or_default()
+            .to_string();
+        let want = format!(
+            "{engine}: {} passed, {tolerated} failed",
+            cases.len() * 2 - tolerated
+        );
+        assert!(
+            summary.starts_with(&want) && summary.ends_with("not executable offline: []"),
+            "{summary}\n{text}"
+        );
+        println!("{summary}");
+    }
 }

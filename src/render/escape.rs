@@ -3,13 +3,47 @@
 
 use std::fmt::Write;
 
-/// A KQL double-quoted string literal.
+/// A KQL string expression: a double-quoted literal. KQL documents only the `\t`, `\n`, `\"`
+/// and `\\` escapes (engines differ on `\u`), so any other control character is spliced in as
+/// decoded JSON, `tostring(parse_json("\"\\u0001\""))`, joined with `strcat`.
 pub fn kql_string(s: &str) -> String {
-    double_quoted(s)
+    let special = |c: char| unicode_escaped(c) && !matches!(c, '\n' | '\r' | '\t');
+    if !s.chars().any(special) {
+        return double_quoted(s);
+    }
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    for c in s.chars() {
+        if special(c) {
+            if !cur.is_empty() {
+                parts.push(double_quoted(&std::mem::take(&mut cur)));
+            }
+            parts.push(format!(
+                "tostring(parse_json(\"\\\"\\\\u{:04x}\\\"\"))",
+                c as u32
+            ));
+        } else {
+            cur.push(c);
+        }
+    }
+    if !cur.is_empty() {
+        parts.push(double_quoted(&cur));
+    }
+    if parts.len() == 1 {
+        parts.remove(0)
+    } else {
+        format!("strcat({})", parts.join(", "))
+    }
+}
+
+/// Characters written as `\uXXXX` (or spliced, in KQL): control characters, and the Unicode
+/// line and paragraph separators, which YAML 1.1 readers (PyYAML, so pySigma) fold into spaces.
+fn unicode_escaped(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
 /// `"…"` with backslash escapes for the quote, the backslash, `\n`, `\r`, `\t` and `\uXXXX` for
-/// other control characters: the common ground of KQL string literals and YAML double quotes.
+/// the other `unicode_escaped` characters: the common ground of KQL literals and YAML.
 fn double_quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -20,7 +54,7 @@ fn double_quoted(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
+            c if unicode_escaped(c) => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
@@ -62,8 +96,8 @@ pub fn spl_string(s: &str) -> String {
     parts.join(".")
 }
 
-/// Escapes regex metacharacters so the text matches itself (PCRE and RE2 alike); control
-/// characters become `\x{..}` so the pattern stays printable.
+/// Escapes regex metacharacters so the text matches itself (PCRE, RE2 and Python alike);
+/// control characters become `\xHH` so the pattern stays printable.
 pub fn regex_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -72,8 +106,10 @@ pub fn regex_escape(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
+            // Two-digit `\xHH` (all control characters are below U+0100) is read the same by
+            // RE2, PCRE and Python's re, unlike `\x{…}`.
             c if c.is_control() => {
-                let _ = write!(out, "\\x{{{:x}}}", c as u32);
+                let _ = write!(out, "\\x{:02x}", c as u32);
             }
             c => out.push(c),
         }
@@ -96,7 +132,7 @@ pub fn sigma_value(s: &str) -> String {
 /// A YAML scalar for a string: single-quoted when printable, double-quoted with escapes when it
 /// holds control characters (single quotes would fold a newline into a space).
 pub fn yaml_string(s: &str) -> String {
-    if s.chars().any(|c| c.is_control()) {
+    if s.chars().any(unicode_escaped) {
         double_quoted(s)
     } else {
         format!("'{}'", s.replace('\'', "''"))
@@ -123,7 +159,10 @@ mod tests {
     #[test]
     fn kql_escapes_quotes_backslashes_and_controls() {
         assert_eq!(kql_string(r#"a"b\c"#), r#""a\"b\\c""#);
-        assert_eq!(kql_string("x\ny\u{1}"), "\"x\\ny\\u0001\"");
+        assert_eq!(
+            kql_string("x\ny\u{1}"),
+            "strcat(\"x\\ny\", tostring(parse_json(\"\\\"\\\\u0001\\\"\")))"
+        );
         assert_eq!(kql_string("#EXT#|*"), "\"#EXT#|*\"");
     }
 
