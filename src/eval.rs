@@ -21,19 +21,35 @@ use crate::ir::{Case, Cmp, Cond, JsonStep, Op, Pred, StrOp};
 use crate::model::{AggFunction, Rule};
 use crate::taxonomy::LogSource;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{OnceLock, RwLock};
 
-/// Evaluates rules of one log source against its records.
+/// Evaluates rules of one log source against its records. Shareable between threads.
 pub struct Evaluator<'a> {
     ls: &'a LogSource,
+    /// Compiled regexes by pattern, each compiled once (case-insensitive and sensitive slots); an
+    /// invalid pattern is cached as `None` and never matches.
+    regexes: RwLock<HashMap<String, RegexSlots>>,
+    /// The taxonomy's Graph paths split at the dots once, by field and by array index.
+    field_paths: Vec<Vec<String>>,
+    array_paths: Vec<Vec<String>>,
 }
+
+type RegexSlots = std::sync::Arc<[OnceLock<Option<regex::Regex>>; 2]>;
 
 /// Bound elements, innermost last, keyed by the array's index in the taxonomy.
 type Bindings<'v> = Vec<(usize, &'v Value)>;
 
 impl<'a> Evaluator<'a> {
     pub fn new(ls: &'a LogSource) -> Self {
-        Evaluator { ls }
+        let split = |p: &str| p.split('.').map(str::to_string).collect();
+        Evaluator {
+            ls,
+            regexes: RwLock::new(HashMap::new()),
+            field_paths: ls.fields.values().map(|f| split(&f.graph)).collect(),
+            array_paths: ls.arrays.values().map(|a| split(&a.graph)).collect(),
+        }
     }
 
     /// Does one record satisfy the (lowered) condition?
@@ -86,7 +102,8 @@ impl<'a> Evaluator<'a> {
                     Some(p) => self.bound(p, bound),
                     None => Some(record),
                 };
-                let Some(Value::Array(items)) = base.and_then(|b| walk(b, &def.graph)) else {
+                let path = &self.array_paths[index];
+                let Some(Value::Array(items)) = base.and_then(|b| walk(b, path)) else {
                     return false;
                 };
                 items.iter().any(|item| {
@@ -101,12 +118,12 @@ impl<'a> Evaluator<'a> {
     }
 
     fn value<'v>(&self, name: &str, record: &'v Value, bound: &Bindings<'v>) -> Option<&'v Value> {
-        let def = self.ls.fields.get(name)?;
+        let (index, _, def) = self.ls.fields.get_full(name)?;
         let base = match &def.array {
             Some(a) => self.bound(a, bound)?,
             None => record,
         };
-        walk(base, &def.graph).filter(|v| !v.is_null())
+        walk(base, &self.field_paths[index]).filter(|v| !v.is_null())
     }
 
     fn bound<'v>(&self, array: &str, bound: &Bindings<'v>) -> Option<&'v Value> {
@@ -120,24 +137,25 @@ impl<'a> Evaluator<'a> {
 
     /// A top-level field as text (for grouping and outputs).
     pub fn field_text(&self, record: &Value, name: &str) -> Option<String> {
-        self.value(name, record, &Vec::new()).map(text)
+        self.value(name, record, &Vec::new())
+            .map(|v| text(v).into_owned())
     }
 
     fn pred<'v>(&self, p: &Pred, record: &'v Value, bound: &Bindings<'v>) -> bool {
         let raw = self.value(&p.field.0, record, bound);
-        let value: Option<Value> = if p.json.is_empty() {
-            raw.cloned()
+        let value: Option<Cow<'v, Value>> = if p.json.is_empty() {
+            raw.map(Cow::Borrowed)
         } else {
-            raw.and_then(|v| follow(v, &p.json))
+            raw.and_then(|v| follow(v, &p.json)).map(Cow::Owned)
         };
         let value = value.filter(|v| !v.is_null());
         match &p.op {
             Op::Exists(want) => {
-                let present = value.as_ref().is_some_and(|v| !text(v).is_empty());
+                let present = value.as_deref().is_some_and(|v| !text(v).is_empty());
                 present == *want
             }
             Op::Number { cmp, value: n } => {
-                let Some(x) = value.as_ref().and_then(number) else {
+                let Some(x) = value.as_deref().and_then(number) else {
                     return false;
                 };
                 match cmp {
@@ -148,43 +166,103 @@ impl<'a> Evaluator<'a> {
                 }
             }
             Op::Regex { pattern, case } => {
-                let Some(v) = value.as_ref().map(text) else {
+                let Some(v) = value.as_deref().map(text) else {
                     return false;
                 };
-                let pat = match case {
-                    Case::Insensitive => format!("(?i){pattern}"),
-                    Case::Sensitive => pattern.clone(),
-                };
-                regex::Regex::new(&pat).is_ok_and(|re| re.is_match(&v))
+                self.regex(pattern, *case).is_some_and(|re| re.is_match(&v))
             }
             Op::Str {
                 op, values, case, ..
             } => {
-                let Some(v) = value.as_ref().map(text) else {
+                let Some(v) = value.as_deref().map(text) else {
                     return false;
                 };
-                let fold = |s: &str| match case {
-                    Case::Insensitive => s.to_lowercase(),
-                    Case::Sensitive => s.to_string(),
-                };
-                let v = fold(&v);
+                if *case == Case::Insensitive && v.is_ascii() {
+                    // ASCII text: comparing ASCII case-insensitively is comparing lower case,
+                    // without copying either side. Other values take the general path below.
+                    if let Some(hit) = ascii_any(&v, values, *op) {
+                        return hit;
+                    }
+                }
+                let v = fold(v, *case);
                 values.iter().any(|w| {
-                    let w = fold(w);
+                    let w = fold(Cow::Borrowed(w.as_str()), *case);
                     match op {
                         StrOp::Equals => v == w,
-                        StrOp::Contains => v.contains(&w),
-                        StrOp::StartsWith => v.starts_with(&w),
-                        StrOp::EndsWith => v.ends_with(&w),
+                        StrOp::Contains => v.contains(w.as_ref()),
+                        StrOp::StartsWith => v.starts_with(w.as_ref()),
+                        StrOp::EndsWith => v.ends_with(w.as_ref()),
                     }
                 })
             }
         }
     }
+
+    /// The compiled regex for a pattern (with `(?i)` prepended when case-insensitive), compiled
+    /// on first use and shared by every later evaluation; `None` when the pattern is invalid.
+    fn regex(&self, pattern: &str, case: Case) -> Option<regex::Regex> {
+        let slots = self
+            .regexes
+            .read()
+            .ok()
+            .and_then(|m| m.get(pattern).cloned());
+        let slots = match slots {
+            Some(s) => s,
+            None => {
+                let mut m = self.regexes.write().ok()?;
+                m.entry(pattern.to_string()).or_default().clone()
+            }
+        };
+        let slot = match case {
+            Case::Insensitive => 0,
+            Case::Sensitive => 1,
+        };
+        slots[slot]
+            .get_or_init(|| {
+                let pat = match case {
+                    Case::Insensitive => format!("(?i){pattern}"),
+                    Case::Sensitive => pattern.to_string(),
+                };
+                regex::Regex::new(&pat).ok()
+            })
+            .clone()
+    }
 }
 
-/// Follows a dotted Graph path.
-fn walk<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
-    path.split('.').try_fold(v, |v, k| v.get(k))
+/// Case-insensitive string test of ASCII `v` against the values, when they are all ASCII
+/// (`None` otherwise: the caller folds to Unicode lower case instead).
+fn ascii_any(v: &str, values: &[String], op: StrOp) -> Option<bool> {
+    if !values.iter().all(|w| w.is_ascii()) {
+        return None;
+    }
+    let (v, n) = (v.as_bytes(), v.len());
+    Some(values.iter().any(|w| {
+        let w = w.as_bytes();
+        match op {
+            StrOp::Equals => v.eq_ignore_ascii_case(w),
+            StrOp::StartsWith => n >= w.len() && v[..w.len()].eq_ignore_ascii_case(w),
+            StrOp::EndsWith => n >= w.len() && v[n - w.len()..].eq_ignore_ascii_case(w),
+            StrOp::Contains => {
+                w.is_empty() || v.windows(w.len()).any(|win| win.eq_ignore_ascii_case(w))
+            }
+        }
+    }))
+}
+
+/// Unicode lower case for case-insensitive tests; text without upper-case or non-ASCII
+/// characters is already its lower case and is not copied.
+fn fold(s: Cow<'_, str>, case: Case) -> Cow<'_, str> {
+    match case {
+        Case::Insensitive if s.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) => {
+            Cow::Owned(s.to_lowercase())
+        }
+        _ => s,
+    }
+}
+
+/// Follows a Graph path (split at its dots).
+fn walk<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {
+    path.iter().try_fold(v, |v, k| v.get(k))
 }
 
 /// Decodes JSON text and follows the path, decoding strings met on the way again.
@@ -210,11 +288,11 @@ fn decode(v: &Value) -> Option<Value> {
 }
 
 /// The value as text: strings as they are, everything else as compact JSON.
-fn text(v: &Value) -> String {
+fn text(v: &Value) -> Cow<'_, str> {
     match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
+        Value::String(s) => Cow::Borrowed(s),
+        Value::Null => Cow::Borrowed(""),
+        other => Cow::Owned(other.to_string()),
     }
 }
 
@@ -283,6 +361,90 @@ mod tests {
         );
         assert_eq!(parse_time("2023-07-13T02:29:59+02:00"), Some(1_689_208_199));
         assert_eq!(parse_time("yesterday"), None);
+    }
+
+    #[test]
+    fn ascii_shortcut_agrees_with_unicode_lower_case() {
+        let texts = [
+            "",
+            "a",
+            "A",
+            "Invite external user",
+            "INVITE EXTERNAL USER",
+            "invite",
+            "#EXT#",
+            "x#ext#y",
+            "ÄbC",
+            "äbc",
+            "ΣΑΣ",
+            "K",
+            "\u{212A}",
+            "k",
+            "user@Contoso.COM",
+        ];
+        let ops = [
+            StrOp::Equals,
+            StrOp::Contains,
+            StrOp::StartsWith,
+            StrOp::EndsWith,
+        ];
+        for v in texts {
+            for w in texts {
+                for op in ops {
+                    let slow = {
+                        let (v, w) = (v.to_lowercase(), w.to_lowercase());
+                        match op {
+                            StrOp::Equals => v == w,
+                            StrOp::Contains => v.contains(&w),
+                            StrOp::StartsWith => v.starts_with(&w),
+                            StrOp::EndsWith => v.ends_with(&w),
+                        }
+                    };
+                    let values = [w.to_string()];
+                    if v.is_ascii()
+                        && let Some(fast) = ascii_any(v, &values, op)
+                    {
+                        assert_eq!(fast, slow, "{v:?} {op:?} {w:?}");
+                    }
+                    let folded = fold(Cow::Borrowed(v), Case::Insensitive);
+                    assert_eq!(folded, v.to_lowercase());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn regexes_are_compiled_once_per_pattern_and_case() {
+        let ls: LogSource = serde_json::from_value(serde_json::json!({
+            "name": "t", "title": "t", "arrays": {},
+            "fields": {"f": {"type": "string", "description": "", "graph": "f"}}
+        }))
+        .unwrap();
+        let eval = Evaluator::new(&ls);
+        let pred = |pattern: &str, case| {
+            Cond::Pred(Pred {
+                field: crate::ir::FieldPath("f".into()),
+                json: Vec::new(),
+                op: Op::Regex {
+                    pattern: pattern.into(),
+                    case,
+                },
+                span: crate::source::Span {
+                    file: crate::source::FileId(0),
+                    start: 0,
+                    end: 0,
+                },
+            })
+        };
+        let r = serde_json::json!({"f": "Guest#EXT#"});
+        assert!(eval.matches(&pred("#ext#", Case::Insensitive), &r));
+        assert!(!eval.matches(&pred("#ext#", Case::Sensitive), &r));
+        assert!(eval.matches(&pred("#EXT#", Case::Sensitive), &r));
+        assert!(
+            !eval.matches(&pred("(", Case::Insensitive), &r),
+            "invalid: no match"
+        );
+        assert_eq!(eval.regexes.read().unwrap().len(), 3);
     }
 
     #[test]

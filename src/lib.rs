@@ -13,6 +13,7 @@ pub mod model;
 pub mod package;
 pub mod prove;
 pub mod render;
+pub mod replay;
 pub mod schema;
 pub mod source;
 pub mod taxonomy;
