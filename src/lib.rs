@@ -27,6 +27,23 @@ use source::SourceMap;
 use std::path::{Path, PathBuf};
 use taxonomy::LogSource;
 
+/// Runs `f` on rulepack's worker threads, whose stacks are large enough for the deepest rule
+/// the YAML budget admits (48 levels) in every stage; on the calling thread if none can start.
+pub fn parallel<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .stack_size(64 << 20)
+            .thread_name(|i| format!("rulepack-{i}"))
+            .build()
+            .ok()
+    });
+    match pool {
+        Some(p) => p.install(f),
+        None => f(),
+    }
+}
+
 /// Where a project's inputs live.
 pub struct Paths {
     pub rules: PathBuf,
@@ -100,9 +117,16 @@ pub fn check_unlocked(
         ]);
     }
     let (loaded, mut diags) = load::load_rules(&files, sources);
+    let validated: Vec<Result<Rule, Vec<Diagnostic>>> = {
+        use rayon::prelude::*;
+        loaded
+            .par_iter()
+            .map(|l| validate::validate(&l.raw, l.file, &logsources))
+            .collect()
+    };
     let mut rules = Vec::new();
-    for l in &loaded {
-        match validate::validate(&l.raw, l.file, &logsources) {
+    for v in validated {
+        match v {
             Ok(r) => rules.push(r),
             Err(ds) => diags.extend(ds),
         }
@@ -124,13 +148,23 @@ pub fn compile(paths: &Paths, sources: &mut SourceMap) -> Result<Compiled, Vec<D
         .cloned()
         .collect();
     let renderer = Renderer::load(&roots, sources, &logsources)?;
+    // Rules render independently, so they use every core; results keep the rules' order.
+    use rayon::prelude::*;
+    let results: Vec<Result<render::Rendered, Diagnostic>> = parallel(|| {
+        rules
+            .par_iter()
+            .filter_map(|rule| {
+                logsources
+                    .iter()
+                    .find(|l| l.name == rule.logsource)
+                    .map(|ls| renderer.render(rule, ls))
+            })
+            .collect()
+    });
     let mut rendered = Vec::new();
     let mut errors = Vec::new();
-    for rule in &rules {
-        let Some(ls) = logsources.iter().find(|l| l.name == rule.logsource) else {
-            continue;
-        };
-        match renderer.render(rule, ls) {
+    for r in results {
+        match r {
             Ok(r) => rendered.push(r),
             Err(d) => errors.push(d),
         }

@@ -271,6 +271,8 @@ pub struct Rule {
     pub schedule: Schedule,
     pub outputs: Vec<Output>,
     pub entities: Vec<Entity>,
+    /// Not part of what templates see: events can be large and no artifact carries them.
+    #[serde(skip)]
     pub tests: Vec<TestCase>,
     #[serde(skip)]
     pub file: FileId,

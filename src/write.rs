@@ -20,12 +20,20 @@ pub fn write_all(out: &Path, artifacts: &[Artifact]) -> io::Result<()> {
     let staging = tempfile::Builder::new()
         .prefix(".rulepack-build-")
         .tempdir_in(&parent)?;
-    for a in artifacts {
-        let path = staging.path().join(&a.path);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(&path, &a.content)?;
+    let dirs: std::collections::BTreeSet<PathBuf> = artifacts
+        .iter()
+        .filter_map(|a| staging.path().join(&a.path).parent().map(Path::to_path_buf))
+        .collect();
+    for dir in &dirs {
+        std::fs::create_dir_all(dir)?;
+    }
+    {
+        use rayon::prelude::*;
+        crate::parallel(|| {
+            artifacts
+                .par_iter()
+                .try_for_each(|a| std::fs::write(staging.path().join(&a.path), &a.content))
+        })?;
     }
     let fresh = staging.keep();
     if out.exists() {

@@ -88,18 +88,27 @@ pub fn load_rules(
     paths: &[PathBuf],
     sources: &mut SourceMap,
 ) -> (Vec<LoadedRule>, Vec<Diagnostic>) {
-    let mut rules = Vec::new();
+    use rayon::prelude::*;
+    let mut files = Vec::new();
     let mut diags = Vec::new();
     for path in paths {
-        let file = match read_source(path, sources) {
-            Ok(f) => f,
-            Err(d) => {
-                diags.push(d);
-                continue;
-            }
-        };
-        match yaml::parse::<RawRule>(sources, file) {
-            Ok(raw) => rules.push(LoadedRule { file, raw }),
+        match read_source(path, sources) {
+            Ok(f) => files.push(f),
+            Err(d) => diags.push(d),
+        }
+    }
+    // Parsing dominates loading and files are independent: parse on every core, keep the order.
+    let shared: &SourceMap = sources;
+    let parsed: Vec<Result<LoadedRule, Diagnostic>> = crate::parallel(|| {
+        files
+            .par_iter()
+            .map(|&file| yaml::parse::<RawRule>(shared, file).map(|raw| LoadedRule { file, raw }))
+            .collect()
+    });
+    let mut rules = Vec::new();
+    for p in parsed {
+        match p {
+            Ok(r) => rules.push(r),
             Err(d) => diags.push(d),
         }
     }

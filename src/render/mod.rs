@@ -153,7 +153,6 @@ impl Renderer {
             let mut vars = Map::new();
             put(&mut vars, "rule", &view);
             put(&mut vars, "c", &b.fields.constants);
-            put(&mut vars, "ir", &ir);
             put(
                 &mut vars,
                 "agg",
@@ -187,9 +186,13 @@ impl Renderer {
                     put(&mut vars, "detection", &det);
                 }
             }
+            // One context per rule and backend: converting the variables is a large part of
+            // the cost of a template render.
+            let mut ctx = context(&vars, &b.templates[0].path)?;
             for (i, a) in b.config.artifacts.iter().enumerate() {
-                let text = self.render_one(&b.templates[i], &vars)?;
+                let text = self.render_one(&b.templates[i], &ctx)?;
                 if i == 0 {
+                    ctx.insert("primary", &text);
                     put(&mut vars, "primary", &text);
                 }
                 let file = a.file.replace("{name}", &rule.name.0);
@@ -210,12 +213,12 @@ impl Renderer {
         let mut artifacts = Vec::new();
         for (i, b) in self.backends.iter().enumerate() {
             let rules: Vec<&Map<String, Value>> = rendered.iter().map(|r| &r.vars[i]).collect();
-            let mut vars = Map::new();
-            put(&mut vars, "rules", &rules);
-            put(&mut vars, "c", &b.fields.constants);
+            let mut ctx = Context::new();
+            ctx.insert("rules", &rules);
+            ctx.insert("c", &b.fields.constants);
             for (j, a) in b.config.pack_artifacts.iter().enumerate() {
                 let t = &b.templates[b.config.artifacts.len() + j];
-                let text = self.render_one(t, &vars)?;
+                let text = self.render_one(t, &ctx)?;
                 artifacts.push(Artifact {
                     path: Path::new(&b.config.name).join(&a.file),
                     content: text,
@@ -227,14 +230,8 @@ impl Renderer {
         Ok(artifacts)
     }
 
-    fn render_one(
-        &self,
-        t: &backend::Template,
-        vars: &Map<String, Value>,
-    ) -> Result<String, Diagnostic> {
-        let ctx = Context::from_serialize(vars)
-            .map_err(|e| template_diag(&t.path, &e, "the template context could not be built"))?;
-        let text = self.tera.render(&t.name, &ctx).map_err(|e| {
+    fn render_one(&self, t: &backend::Template, ctx: &Context) -> Result<String, Diagnostic> {
+        let text = self.tera.render(&t.name, ctx).map_err(|e| {
             template_diag(
                 &t.path,
                 &e,
@@ -243,6 +240,11 @@ impl Renderer {
         })?;
         Ok(normalise(&text))
     }
+}
+
+fn context(vars: &Map<String, Value>, path: &Path) -> Result<Context, Diagnostic> {
+    Context::from_serialize(vars)
+        .map_err(|e| template_diag(path, &e, "the template context could not be built"))
 }
 
 fn put<T: Serialize + ?Sized>(vars: &mut Map<String, Value>, key: &str, value: &T) {
