@@ -70,3 +70,22 @@ fn all_problems_of_all_rules_in_one_run() {
         );
     }
 }
+
+#[test]
+fn a_huge_file_is_refused_before_parsing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rule = std::fs::read_to_string(common::repo().join("rules/guest_invited.yml")).unwrap();
+    let padding = "# padding\n".repeat(120_000);
+    std::fs::write(tmp.path().join("huge.yml"), format!("{rule}{padding}")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rulepack"))
+        .current_dir(common::repo())
+        .env("NO_COLOR", "1")
+        .args(["check", "--rules"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error[R010]") && stderr.contains("over the 1048576 byte limit"), "{stderr}");
+    assert!(stderr.contains("huge.yml:1:1"), "{stderr}");
+}

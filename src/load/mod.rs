@@ -54,6 +54,7 @@ pub fn read_source(path: &Path, sources: &mut SourceMap) -> Result<FileId, Diagn
             ),
         )
         .in_file(path)
+        .at_line(1, 1)
         .help("split it into one rule per file"));
     }
     let text = String::from_utf8(bytes).map_err(|e| {
