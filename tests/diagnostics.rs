@@ -86,6 +86,9 @@ fn a_huge_file_is_refused_before_parsing() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("error[R010]") && stderr.contains("over the 1048576 byte limit"), "{stderr}");
+    assert!(
+        stderr.contains("error[R010]") && stderr.contains("over the 1048576 byte limit"),
+        "{stderr}"
+    );
     assert!(stderr.contains("huge.yml:1:1"), "{stderr}");
 }
