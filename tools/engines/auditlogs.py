@@ -5,7 +5,10 @@ the standard library). Column names, order and types are `AuditLogs | getschema`
 (shared/docs/entra-audit-log.md §2); the Graph properties behind them are §2-§4 there.
 """
 
+import argparse
 import datetime as dt
+import json
+from pathlib import Path
 
 # (column, Kusto type) in getschema order: the 30 columns of the table.
 COLUMNS = [
@@ -67,3 +70,16 @@ def to_row(event):
         Identity=_initiator_name(event.get("initiatedBy")),
     )
     return row
+
+
+def replay_args(doc):
+    """The command line both harnesses share: MANIFEST OUT_DIR [--invert-expectations].
+
+    Returns (args, manifest) with the export-tests manifest already read.
+    """
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("manifest", type=Path)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--invert-expectations", action="store_true")
+    args = parser.parse_args()
+    return args, json.loads(args.manifest.read_text(encoding="utf-8"))

@@ -13,7 +13,6 @@ executed test agrees, 1 otherwise. --invert-expectations flips every expectation
 still exits 0 would prove the gate cannot fail.
 """
 
-import argparse
 import datetime as dt
 import json
 import sys
@@ -24,7 +23,7 @@ from duckdb_kql import KqlUnsupportedError
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from auditlogs import COLUMNS, to_row  # noqa: E402
+from auditlogs import COLUMNS, replay_args, to_row  # noqa: E402
 
 SQL_TYPES = {"string": "VARCHAR", "datetime": "TIMESTAMP", "long": "BIGINT", "dynamic": "JSON"}
 ENGINE = "duckdb-kql"
@@ -59,13 +58,7 @@ def query_now(events):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("manifest", type=Path)
-    parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--invert-expectations", action="store_true")
-    args = parser.parse_args()
-
-    manifest = json.loads(args.manifest.read_text(encoding="utf-8"))
+    args, manifest = replay_args(__doc__)
     passed, failed, not_executable = 0, 0, []
     for rule in manifest["rules"]:
         artifact = rule["artifacts"]["sentinel"]

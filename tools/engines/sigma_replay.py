@@ -26,7 +26,6 @@ no_match test is printed as "documented approximation: <rule>/<test>". Exit stat
 test agrees, 1 otherwise. --invert-expectations flips every expectation (the gate must then fail).
 """
 
-import argparse
 import json
 import re
 import sqlite3
@@ -43,7 +42,7 @@ from sigma.rule import SigmaDetection
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from auditlogs import to_row  # noqa: E402
+from auditlogs import replay_args, to_row  # noqa: E402
 
 ENGINE = "sigma-sqlite"
 EVENT, TIME, VALUE = "rp_event", "TimeGenerated", "rp_value"
@@ -151,13 +150,7 @@ def sigma_matches(query, tested, grouped, events):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("manifest", type=Path)
-    parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--invert-expectations", action="store_true")
-    args = parser.parse_args()
-
-    manifest = json.loads(args.manifest.read_text(encoding="utf-8"))
+    args, manifest = replay_args(__doc__)
     passed, failed, approximate, not_executable = 0, 0, 0, []
     for rule in manifest["rules"]:
         text = (args.out_dir / rule["artifacts"]["sigma"]).read_text(encoding="utf-8")
