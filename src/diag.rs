@@ -40,10 +40,12 @@ pub enum Code {
     BadOutput,
     BadEntity,
     BadTest,
+    BadCorrelation,
     BadMetadata,
     Template,
     Taxonomy,
     Approximation,
+    Omitted,
 }
 
 impl Code {
@@ -75,9 +77,11 @@ impl Code {
             Code::BadOutput => "R060",
             Code::BadEntity => "R061",
             Code::BadTest => "R070",
+            Code::BadCorrelation => "R071",
             Code::Template => "R090",
             Code::Taxonomy => "R091",
             Code::Approximation => "W100",
+            Code::Omitted => "W101",
         }
     }
 }

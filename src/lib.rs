@@ -132,6 +132,7 @@ pub fn check_unlocked(
         }
     }
     diags.extend(validate::check_unique(&rules));
+    diags.extend(validate::check_correlations(&rules));
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
@@ -157,7 +158,7 @@ pub fn compile(paths: &Paths, sources: &mut SourceMap) -> Result<Compiled, Vec<D
                 logsources
                     .iter()
                     .find(|l| l.name == rule.logsource)
-                    .map(|ls| renderer.render(rule, ls))
+                    .map(|ls| renderer.render(rule, &rules, ls))
             })
             .collect()
     });
@@ -210,6 +211,12 @@ pub fn tests_manifest(c: &Compiled, sources: &SourceMap) -> String {
                 .filter(|w| w.code == Code::Approximation && w.message.contains(&format!("`{}`", r.name.0)))
                 .map(|w| w.message.as_str())
                 .collect();
+            let omitted: Vec<&str> = c
+                .warnings
+                .iter()
+                .filter(|w| w.code == Code::Omitted && w.message.contains(&format!("`{}`", r.name.0)))
+                .map(|w| w.message.as_str())
+                .collect();
             let file = sources.get(r.file).path.display().to_string();
             let tests: Vec<serde_json::Value> = r
                 .tests
@@ -223,9 +230,11 @@ pub fn tests_manifest(c: &Compiled, sources: &SourceMap) -> String {
                 "name": r.name.0,
                 "id": r.id.0,
                 "file": file,
-                "aggregation": r.aggregation.is_some(),
+                "aggregation": r.aggregation().is_some(),
+                "correlation": r.correlation().map(|c| c.kind),
                 "artifacts": artifacts,
                 "sigma_approximations": approximations,
+                "omitted": omitted,
                 "tests": tests,
             })
         })

@@ -6,7 +6,7 @@
 
 use crate::diag::{Code, Diagnostic};
 use crate::lower::lower;
-use crate::model::Rule;
+use crate::model::{Logic, Rule, find};
 use crate::taxonomy::LogSource;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -53,14 +53,41 @@ pub fn render(lock: &Lock) -> String {
     text
 }
 
-pub fn logic_hash(rule: &Rule, ls: &LogSource) -> String {
-    let logic = serde_json::json!({
-        "logsource": rule.logsource,
-        "condition": lower(&rule.condition, ls),
-        "aggregation": rule.aggregation,
-        "schedule": rule.schedule,
-        "outputs": rule.outputs,
-    });
+/// What the rule fires on, hashed. A correlation's logic includes the conditions of the rules
+/// it names: changing one of them changes what the correlation's deployed query does.
+pub fn logic_hash(rule: &Rule, rules: &[Rule], ls: &LogSource) -> String {
+    let logic = match &rule.logic {
+        Logic::Events {
+            condition,
+            aggregation,
+        } => serde_json::json!({
+            "logsource": rule.logsource,
+            "condition": lower(condition, ls),
+            "aggregation": aggregation,
+            "schedule": rule.schedule,
+            "outputs": rule.outputs,
+        }),
+        Logic::Correlation(c) => {
+            let stage = |s: &crate::model::StageRef| {
+                serde_json::json!({
+                    "rule": s.rule,
+                    "condition": find(rules, &s.rule).and_then(Rule::condition).map(|c| lower(c, ls)),
+                })
+            };
+            serde_json::json!({
+                "logsource": rule.logsource,
+                "correlation": {
+                    "kind": c.kind,
+                    "first": c.first.iter().map(stage).collect::<Vec<_>>(),
+                    "then": stage(&c.then),
+                    "key": c.key,
+                    "within": c.within,
+                },
+                "schedule": rule.schedule,
+                "outputs": rule.outputs,
+            })
+        }
+    };
     let digest = Sha256::digest(logic.to_string().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -83,7 +110,7 @@ pub fn check(
         let Some(ls) = logsources.iter().find(|l| l.name == r.logsource) else {
             continue;
         };
-        let logic = logic_hash(r, ls);
+        let logic = logic_hash(r, rules, ls);
         if let Some((old_id, _)) = lock
             .iter()
             .find(|(id, e)| e.name == r.name.0 && **id != r.id.0)
@@ -128,7 +155,11 @@ pub fn check(
                         ),
                     )
                     .at(r.spans.version)
-                    .help("bump the version (e.g. the minor number), then run `rulepack lock`"),
+                    .help(if r.correlation().is_some() {
+                        "it embeds the rules it names, so it changes when they do: bump the version, then run `rulepack lock`"
+                    } else {
+                        "bump the version (e.g. the minor number), then run `rulepack lock`"
+                    }),
                 ),
                 std::cmp::Ordering::Greater if stale_is_error => diags.push(
                     Diagnostic::error(
@@ -177,7 +208,7 @@ pub fn update(
             Entry {
                 name: r.name.0.clone(),
                 version: r.version.clone(),
-                logic: logic_hash(r, ls),
+                logic: logic_hash(r, rules, ls),
             },
         );
     }

@@ -235,6 +235,65 @@ pub struct TestCase {
     pub span: Span,
 }
 
+/// What makes a rule fire.
+#[derive(Clone, Debug)]
+pub enum Logic {
+    /// A condition on one record, optionally counted over fixed windows.
+    Events {
+        condition: Cond,
+        aggregation: Option<Aggregation>,
+    },
+    /// An order, or an absence, between other rules' matches.
+    Correlation(Correlation),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CorrelationKind {
+    /// A `then` match at most `within` after a `first` match with the same key; fires on the
+    /// `then` record.
+    Sequence,
+    /// A `first` match with no `then` match of the same key within `within` after it, once that
+    /// time has passed; fires on the `first` record.
+    Absence,
+}
+
+/// A rule of the same pack that a correlation refers to by name. `validate::check_correlations`
+/// guarantees it exists and is a single-record rule of the same log source.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StageRef {
+    pub rule: RuleName,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Correlation {
+    pub kind: CorrelationKind,
+    pub first: Vec<StageRef>,
+    pub then: StageRef,
+    /// The value both records share (its column is `rp_key`, rulepack's own).
+    pub key: Output,
+    pub within: Duration,
+}
+
+impl Correlation {
+    /// The stage whose record the alert is about, and whose outputs it carries.
+    pub fn anchor(&self) -> &StageRef {
+        match self.kind {
+            CorrelationKind::Sequence => &self.then,
+            CorrelationKind::Absence => &self.first[0],
+        }
+    }
+
+    pub fn stages(&self) -> impl Iterator<Item = &StageRef> {
+        self.first.iter().chain([&self.then])
+    }
+}
+
+/// Columns a sequence adds after its own outputs: which rule matched first, and when.
+pub const SEQUENCE_COLUMNS: &[&str] = &["FirstRule", "FirstTime"];
+
 /// Where the parts that later checks point at were written.
 #[derive(Clone, Copy, Debug)]
 pub struct RuleSpans {
@@ -264,10 +323,11 @@ pub struct Rule {
     pub falsepositives: Vec<String>,
     pub parameters: Vec<Parameter>,
     pub logsource: String,
-    pub condition: Cond,
+    /// Templates see the logic through the renderer's plans, never directly.
+    #[serde(skip)]
+    pub logic: Logic,
     #[serde(skip)]
     pub spans: RuleSpans,
-    pub aggregation: Option<Aggregation>,
     pub schedule: Schedule,
     pub outputs: Vec<Output>,
     pub entities: Vec<Entity>,
@@ -276,4 +336,33 @@ pub struct Rule {
     pub tests: Vec<TestCase>,
     #[serde(skip)]
     pub file: FileId,
+}
+
+impl Rule {
+    /// The single-record condition (None for correlations).
+    pub fn condition(&self) -> Option<&Cond> {
+        match &self.logic {
+            Logic::Events { condition, .. } => Some(condition),
+            Logic::Correlation(_) => None,
+        }
+    }
+
+    pub fn aggregation(&self) -> Option<&Aggregation> {
+        match &self.logic {
+            Logic::Events { aggregation, .. } => aggregation.as_ref(),
+            Logic::Correlation(_) => None,
+        }
+    }
+
+    pub fn correlation(&self) -> Option<&Correlation> {
+        match &self.logic {
+            Logic::Correlation(c) => Some(c),
+            Logic::Events { .. } => None,
+        }
+    }
+}
+
+/// The rule named `name` in `rules`.
+pub fn find<'r>(rules: &'r [Rule], name: &RuleName) -> Option<&'r Rule> {
+    rules.iter().find(|r| r.name == *name)
 }

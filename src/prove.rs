@@ -2,10 +2,10 @@
 //! predicate is negated, given a value no event holds, and removed, and the aggregation threshold is moved
 //! by one; a broken copy that no test tells apart from the rule is reported with its position.
 
-use crate::eval::Evaluator;
+use crate::eval::{Evaluator, Stages};
 use crate::ir::{Cond, Op, Pred};
 use crate::lower::lower;
-use crate::model::Rule;
+use crate::model::{Correlation, Logic, Rule};
 use crate::source::{SourceMap, Span};
 use crate::taxonomy::LogSource;
 
@@ -39,7 +39,13 @@ pub fn run(rules: &[Rule], logsources: &[LogSource], sources: &SourceMap) -> Rep
             continue;
         };
         let eval = Evaluator::new(ls);
-        let cond = lower(&rule.condition, ls);
+        if let Some(c) = rule.correlation() {
+            prove_correlation(&mut report, rule, c, rules, ls, &eval, sources);
+            continue;
+        }
+        let Some(cond) = rule.condition().map(|c| lower(c, ls)) else {
+            continue;
+        };
         let verdicts = |c: &Cond, r: &Rule| -> Vec<bool> {
             r.tests
                 .iter()
@@ -47,25 +53,8 @@ pub fn run(rules: &[Rule], logsources: &[LogSource], sources: &SourceMap) -> Rep
                 .collect()
         };
         let actual = verdicts(&cond, rule);
-        for (t, got) in rule.tests.iter().zip(&actual) {
-            report.outcomes.push(Outcome {
-                rule: rule.name.0.clone(),
-                test: t.name.clone(),
-                position: pos(sources, t.span),
-                expected: t.expect_match,
-                got: *got,
-            });
-        }
         let here = pos(sources, rule.spans.condition);
-        if !rule.tests.iter().any(|t| t.expect_match) || !rule.tests.iter().any(|t| !t.expect_match)
-        {
-            report.weak.push((
-                here.clone(),
-                format!(
-                    "{}: needs at least one `match` and one `no_match` test",
-                    rule.name.0
-                ),
-            ));
+        if !record(&mut report, rule, &actual, sources) {
             continue;
         }
         for i in 0..count_preds(&cond) {
@@ -82,14 +71,18 @@ pub fn run(rules: &[Rule], logsources: &[LogSource], sources: &SourceMap) -> Rep
                 }
             }
         }
-        if let Some(agg) = &rule.aggregation {
+        if let Some(agg) = rule.aggregation() {
             for delta in [1i64, -1] {
                 let threshold = agg.threshold as i64 + delta;
                 if threshold < 1 {
                     continue;
                 }
                 let mut moved = rule.clone();
-                if let Some(a) = moved.aggregation.as_mut() {
+                if let Logic::Events {
+                    aggregation: Some(a),
+                    ..
+                } = &mut moved.logic
+                {
                     a.threshold = threshold as u32;
                 }
                 if verdicts(&cond, &moved) == actual {
@@ -99,6 +92,104 @@ pub fn run(rules: &[Rule], logsources: &[LogSource], sources: &SourceMap) -> Rep
         }
     }
     report
+}
+
+/// A correlation's tests, then its mutants: the window doubled and halved, the key dropped, and
+/// each of several `first` rules left out.
+fn prove_correlation(
+    report: &mut Report,
+    rule: &Rule,
+    c: &Correlation,
+    rules: &[Rule],
+    ls: &LogSource,
+    eval: &Evaluator,
+    sources: &SourceMap,
+) {
+    let Some(stages) = Stages::new(c, rules, ls) else {
+        return;
+    };
+    let verdicts = |s: &Stages| -> Vec<bool> {
+        rule.tests
+            .iter()
+            .map(|t| !eval.correlate(s, &t.events).is_empty())
+            .collect()
+    };
+    let actual = verdicts(&stages);
+    let here = pos(sources, rule.spans.condition);
+    if !record(report, rule, &actual, sources) {
+        return;
+    }
+    let fresh = || Stages::new(c, rules, ls);
+    let mut mutants: Vec<(String, String, Option<Stages>)> = Vec::new();
+    for (what, factor) in [("doubled", 2.0), ("halved", 0.5)] {
+        let mut m = fresh();
+        if let Some(m) = m.as_mut() {
+            m.within = (m.within as f64 * factor) as i64;
+        }
+        mutants.push((
+            here.clone(),
+            format!("the tests pass with `within` {what}; add a test just inside and one just outside the window"),
+            m,
+        ));
+    }
+    let mut keyless = fresh();
+    if let Some(m) = keyless.as_mut() {
+        m.key = None;
+    }
+    mutants.push((
+        here.clone(),
+        "the tests pass without `by`; add a near miss whose records have different keys".into(),
+        keyless,
+    ));
+    if c.first.len() > 1 {
+        for (i, s) in c.first.iter().enumerate() {
+            let mut m = fresh();
+            if let Some(m) = m.as_mut() {
+                m.first.remove(i);
+            }
+            mutants.push((
+                pos(sources, s.span),
+                format!(
+                    "the tests pass without `{}` in `first`; add a match that starts with it",
+                    s.rule.0
+                ),
+                m,
+            ));
+        }
+    }
+    for (at, what, m) in mutants {
+        if let Some(m) = m
+            && verdicts(&m) == actual
+        {
+            report.weak.push((at, format!("{}: {what}", rule.name.0)));
+        }
+    }
+}
+
+/// Records the verdicts; false (with a WEAK line) when the rule lacks a match or a near miss,
+/// which leaves mutants nothing to be told apart by.
+fn record(report: &mut Report, rule: &Rule, actual: &[bool], sources: &SourceMap) -> bool {
+    for (t, got) in rule.tests.iter().zip(actual) {
+        report.outcomes.push(Outcome {
+            rule: rule.name.0.clone(),
+            test: t.name.clone(),
+            position: pos(sources, t.span),
+            expected: t.expect_match,
+            got: *got,
+        });
+    }
+    let both =
+        rule.tests.iter().any(|t| t.expect_match) && rule.tests.iter().any(|t| !t.expect_match);
+    if !both {
+        report.weak.push((
+            pos(sources, rule.spans.condition),
+            format!(
+                "{}: needs at least one `match` and one `no_match` test",
+                rule.name.0
+            ),
+        ));
+    }
+    both
 }
 
 fn pos(sources: &SourceMap, span: Span) -> String {

@@ -49,10 +49,10 @@
 //! names (rules referenced only by correlations would be evaluated but emit no hits of their own),
 //! keeping per-(group, window) sequence state and evicting it with the same watermark.
 
-use crate::eval::{Evaluator, parse_time};
-use crate::ir::{ArrayName, Cond};
+use crate::eval::{Evaluator, OutCol, Stages, parse_time};
+use crate::ir::Cond;
 use crate::lower::lower;
-use crate::model::{AggFunction, Rule, Severity};
+use crate::model::{AggFunction, CorrelationKind, Rule, Severity};
 use crate::taxonomy::LogSource;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -294,29 +294,14 @@ fn envelope(v: &mut Value) -> Option<(&'static str, Vec<Value>)> {
 // ---------------------------------------------------------------------------------------------
 // The pack
 
-/// An output column evaluated on a record.
-struct OutCol {
-    column: String,
-    field: String,
-    /// For array fields: where the array is and how to pick the element.
-    array: Option<ArrayOut>,
-}
-
-struct ArrayOut {
-    /// Keys of the (top-level) array in the record.
-    path: Vec<String>,
-    /// Path of the field inside an element.
-    field_path: Vec<String>,
-    /// `some: array where …`, evaluated on the record with the array cut down to one element.
-    filter: Option<Cond>,
-}
-
 /// What a rule does with its matching records, in record order.
 enum Stage {
     /// Every matching record is a hit.
     Each,
     /// Counted per group and window (see the module docs).
     Aggregation(AggState),
+    /// Matches of other rules paired by key (see the module docs).
+    Correlation(CorrState),
 }
 
 struct PackRule<'a> {
@@ -326,15 +311,20 @@ struct PackRule<'a> {
     entities: Vec<OutCol>,
     /// Group-by fields (top-level), for aggregations.
     group: Vec<(String, String)>,
+    /// For correlations: the stages; `cond` is then any stage's condition.
+    stages: Option<Stages>,
 }
 
 /// Every rule of a pack, lowered once, with its evaluator.
 pub struct Pack<'a> {
     rules: Vec<PackRule<'a>>,
+    /// Some rule needs the time of every record (an absence).
+    clocked: bool,
 }
 
 impl<'a> Pack<'a> {
     pub fn new(rules: &'a [Rule], logsources: &'a [LogSource]) -> Pack<'a> {
+        let all = rules;
         let rules = rules
             .iter()
             .filter_map(|rule| {
@@ -350,25 +340,40 @@ impl<'a> Pack<'a> {
                 let entities = columns
                     .iter()
                     .filter_map(|c| rule.outputs.iter().find(|o| o.column.0 == *c))
-                    .map(|o| out_col(ls, &o.column.0, &o.field.0, o.filter.as_ref()))
+                    .map(|o| OutCol::new(ls, o))
                     .collect();
                 let group = rule
-                    .aggregation
-                    .iter()
+                    .aggregation()
+                    .into_iter()
                     .flat_map(|a| &a.group_by)
                     .filter_map(|c| rule.outputs.iter().find(|o| o.column == *c))
                     .map(|o| (o.column.0.clone(), o.field.0.clone()))
                     .collect();
+                let stages = match rule.correlation() {
+                    Some(c) => Some(Stages::new(c, all, ls)?),
+                    None => None,
+                };
+                let cond = match (&stages, rule.condition()) {
+                    (Some(s), _) => Cond::Any(s.first.iter().chain([&s.then]).cloned().collect()),
+                    (None, Some(c)) => lower(c, ls),
+                    (None, None) => return None,
+                };
                 Some(PackRule {
                     rule,
                     eval: Evaluator::new(ls),
-                    cond: lower(&rule.condition, ls),
+                    cond,
                     entities,
                     group,
+                    stages,
                 })
             })
-            .collect();
-        Pack { rules }
+            .collect::<Vec<PackRule>>();
+        let clocked = rules.iter().any(|r| {
+            r.stages
+                .as_ref()
+                .is_some_and(|s| s.kind == CorrelationKind::Absence)
+        });
+        Pack { rules, clocked }
     }
 
     pub fn len(&self) -> usize {
@@ -382,9 +387,20 @@ impl<'a> Pack<'a> {
     fn stages(&self) -> Vec<Stage> {
         self.rules
             .iter()
-            .map(|r| match &r.rule.aggregation {
-                None => Stage::Each,
-                Some(a) => Stage::Aggregation(AggState {
+            .map(|r| match (r.rule.aggregation(), &r.stages) {
+                (_, Some(s)) => Stage::Correlation(CorrState {
+                    kind: s.kind,
+                    within: s.within,
+                    latest: HashMap::new(),
+                    pending: BTreeMap::new(),
+                    pending_by_key: HashMap::new(),
+                    watermark: None,
+                    swept_at: i64::MIN,
+                    seq: 0,
+                    untimed: 0,
+                }),
+                (None, None) => Stage::Each,
+                (Some(a), None) => Stage::Aggregation(AggState {
                     window: (a.window.minutes as i64 * 60).max(1),
                     threshold: a.threshold,
                     distinct: a.function == AggFunction::DistinctCount,
@@ -411,20 +427,38 @@ impl<'a> Pack<'a> {
             time: None,
             matches: Vec::with_capacity(matched.len()),
         };
-        let Some(&first) = matched.first() else {
+        let Some(any) = self.rules.first() else {
             return out;
         };
-        out.time = self.rules[first].eval.field_text(record, "time");
+        // Absence windows close as time passes, so they need every record's time.
+        if matched.is_empty() && !self.clocked {
+            return out;
+        }
+        out.time = any.eval.field_text(record, "time");
         for i in matched {
             let r = &self.rules[i];
-            let kind = match &r.rule.aggregation {
-                None => MatchKind::Each(
+            let kind = match (r.rule.aggregation(), &r.stages) {
+                (_, Some(s)) => MatchKind::Correlation {
+                    t: out.time.as_deref().and_then(parse_time),
+                    key: match &s.key {
+                        Some(k) => r.eval.output(record, k).filter(|k| !k.is_empty()),
+                        None => Some(String::new()),
+                    },
+                    first: s.first.iter().position(|c| r.eval.matches(c, record)),
+                    then: r.eval.matches(&s.then, record),
+                    entities: r
+                        .entities
+                        .iter()
+                        .map(|c| r.eval.output(record, c))
+                        .collect(),
+                },
+                (None, None) => MatchKind::Each(
                     r.entities
                         .iter()
-                        .map(|c| output_value(&r.eval, record, c))
+                        .map(|c| r.eval.output(record, c))
                         .collect(),
                 ),
-                Some(a) => MatchKind::Aggregation {
+                (Some(a), None) => MatchKind::Aggregation {
                     t: out.time.as_deref().and_then(parse_time),
                     key: r
                         .group
@@ -440,97 +474,6 @@ impl<'a> Pack<'a> {
             out.matches.push(Match { rule: i, kind });
         }
         out
-    }
-}
-
-fn out_col(ls: &LogSource, column: &str, field: &str, filter: Option<&Cond>) -> OutCol {
-    let array = ls
-        .fields
-        .get(field)
-        .and_then(|f| Some((f, f.array.as_ref()?)))
-        .and_then(|(f, a)| {
-            let def = ls.arrays.get(a)?;
-            Some(ArrayOut {
-                path: def.graph.split('.').map(str::to_string).collect(),
-                field_path: f.graph.split('.').map(str::to_string).collect(),
-                filter: filter.map(|w| {
-                    lower(
-                        &Cond::Some {
-                            array: ArrayName(a.clone()),
-                            cond: Box::new(w.clone()),
-                        },
-                        ls,
-                    )
-                }),
-            })
-        });
-    OutCol {
-        column: column.to_string(),
-        field: field.to_string(),
-        array,
-    }
-}
-
-/// An output column's value on a record: a top-level field's text; for an array field, the value
-/// of the first element that satisfies the output's `where` (without `where`: the first element
-/// with a non-empty value), as the backends' `take_anyif` picks one.
-fn output_value(eval: &Evaluator, record: &mut Value, c: &OutCol) -> Option<String> {
-    let Some(a) = &c.array else {
-        return eval.field_text(record, &c.field);
-    };
-    let Some(filter) = &a.filter else {
-        let items = walk(record, &a.path)?.as_array()?;
-        return items
-            .iter()
-            .filter_map(|e| walk(e, &a.field_path).and_then(text))
-            .find(|t| !t.is_empty());
-    };
-    // Cut the array down to one element at a time and ask the evaluator; the record is put back
-    // as it was.
-    let items = match walk_mut(record, &a.path)? {
-        Value::Array(items) => std::mem::take(items),
-        _ => return None,
-    };
-    let mut found = None;
-    let mut kept = Vec::with_capacity(items.len());
-    for item in items {
-        if found.is_some() {
-            kept.push(item);
-            continue;
-        }
-        if let Some(slot) = walk_mut(record, &a.path) {
-            *slot = Value::Array(vec![item]);
-        }
-        let ok = eval.matches(filter, record);
-        let item = match walk_mut(record, &a.path).map(Value::take) {
-            Some(Value::Array(mut one)) if one.len() == 1 => one.remove(0),
-            _ => Value::Null,
-        };
-        if ok {
-            found = Some(walk(&item, &a.field_path).and_then(text));
-        }
-        kept.push(item);
-    }
-    if let Some(slot) = walk_mut(record, &a.path) {
-        *slot = Value::Array(kept);
-    }
-    found.flatten()
-}
-
-fn walk<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {
-    path.iter().try_fold(v, |v, k| v.get(k))
-}
-
-fn walk_mut<'v>(v: &'v mut Value, path: &[String]) -> Option<&'v mut Value> {
-    path.iter().try_fold(v, |v, k| v.get_mut(k))
-}
-
-/// As the evaluator reads values: strings as they are, null absent, the rest compact JSON.
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
     }
 }
 
@@ -558,6 +501,15 @@ enum MatchKind {
         t: Option<i64>,
         key: Vec<String>,
         distinct: Option<String>,
+    },
+    Correlation {
+        /// Seconds since the epoch.
+        t: Option<i64>,
+        key: Option<String>,
+        /// The index of the first `first` stage it matches.
+        first: Option<usize>,
+        then: bool,
+        entities: Vec<Option<String>>,
     },
 }
 
@@ -629,6 +581,123 @@ impl AggState {
             return Some((n, w * self.window));
         }
         None
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Correlation
+
+struct CorrState {
+    kind: CorrelationKind,
+    /// Seconds.
+    within: i64,
+    /// Sequence: per key, the latest `first` match (time, stage index).
+    latest: HashMap<String, (i64, usize)>,
+    /// Absence: `first` matches whose window is still open, by (window end, arrival).
+    pending: BTreeMap<(i64, u64), Pending>,
+    pending_by_key: HashMap<String, Vec<(i64, u64)>>,
+    /// The latest record time seen (every record, not only matches).
+    watermark: Option<i64>,
+    /// Sequence: the watermark at the last eviction of expired keys.
+    swept_at: i64,
+    seq: u64,
+    untimed: u64,
+}
+
+/// An absence hit waiting for its window to close.
+struct Pending {
+    key: String,
+    file: usize,
+    record: u64,
+    time: Option<String>,
+    entities: Map<String, Value>,
+}
+
+impl CorrState {
+    fn advance(&mut self, t: i64) -> Vec<Pending> {
+        let wm = self.watermark.map_or(t, |m| m.max(t));
+        self.watermark = Some(wm);
+        match self.kind {
+            CorrelationKind::Sequence => {
+                // Keys whose latest first match is a whole window old can pair no more.
+                if wm.saturating_sub(self.swept_at) > self.within {
+                    let within = self.within;
+                    self.latest
+                        .retain(|_, (ft, _)| ft.saturating_add(within) >= wm);
+                    self.swept_at = wm;
+                }
+                Vec::new()
+            }
+            CorrelationKind::Absence => {
+                let mut closed = Vec::new();
+                while let Some(entry) = self.pending.first_entry() {
+                    if entry.key().0 > wm {
+                        break;
+                    }
+                    let slot = *entry.key();
+                    let p = entry.remove();
+                    if let Some(v) = self.pending_by_key.get_mut(&p.key) {
+                        v.retain(|s| *s != slot);
+                        if v.is_empty() {
+                            self.pending_by_key.remove(&p.key);
+                        }
+                    }
+                    closed.push(p);
+                }
+                closed
+            }
+        }
+    }
+
+    /// Sequence: the time of the first match this `then` match at `t` pairs with.
+    fn remember_and_pair(
+        &mut self,
+        key: &str,
+        t: i64,
+        first: Option<usize>,
+        then: bool,
+    ) -> Option<(i64, usize)> {
+        if let Some(i) = first {
+            let e = self.latest.entry(key.to_string()).or_insert((t, i));
+            if t >= e.0 {
+                *e = (t, i);
+            }
+        }
+        if !then {
+            return None;
+        }
+        self.latest
+            .get(key)
+            .copied()
+            .filter(|(ft, _)| *ft <= t && t <= ft.saturating_add(self.within))
+    }
+
+    /// Absence: a `then` match closes every open window of its key that it falls in.
+    fn resolve(&mut self, key: &str, t: i64) {
+        let Some(slots) = self.pending_by_key.get_mut(key) else {
+            return;
+        };
+        let within = self.within;
+        let (hit, kept): (Vec<_>, Vec<_>) = slots
+            .iter()
+            .partition(|(end, _)| end.saturating_sub(within) <= t && t <= *end);
+        *slots = kept;
+        if slots.is_empty() {
+            self.pending_by_key.remove(key);
+        }
+        for slot in hit {
+            self.pending.remove(&slot);
+        }
+    }
+
+    fn open(&mut self, t: i64, p: Pending) {
+        let slot = (t.saturating_add(self.within), self.seq);
+        self.seq += 1;
+        self.pending_by_key
+            .entry(p.key.clone())
+            .or_default()
+            .push(slot);
+        self.pending.insert(slot, p);
     }
 }
 
@@ -1184,6 +1253,8 @@ pub struct Summary {
     pub hits: Vec<(String, Severity, u64)>,
     /// (rule name, late records, untimed records) for aggregation rules.
     pub aggregation: Vec<(String, u64, u64)>,
+    /// (rule name, absence windows still open at the end, untimed matches) for correlations.
+    pub correlation: Vec<(String, u64, u64)>,
     /// stdout was closed before the end (e.g. `| head`): the replay stopped there.
     pub stopped_early: bool,
 }
@@ -1266,6 +1337,13 @@ impl Summary {
             if *late > 0 || *untimed > 0 {
                 s.push_str(&format!(
                     "aggregation: {name}: {late} late records not counted (window already closed), {untimed} without a readable time\n"
+                ));
+            }
+        }
+        for (name, open, untimed) in &self.correlation {
+            if *open > 0 || *untimed > 0 {
+                s.push_str(&format!(
+                    "correlation: {name}: {open} windows still open at the end of the input (not reported), {untimed} matches without a readable time\n"
                 ));
             }
         }
@@ -1452,6 +1530,31 @@ fn collect(
                         Outcome::Record(r) => r,
                     };
                     summary.evaluated += 1;
+                    if let Some(t) = r.time.as_deref().and_then(parse_time) {
+                        for (i, st) in stages.iter_mut().enumerate() {
+                            let Stage::Correlation(c) = st else { continue };
+                            for p in c.advance(t) {
+                                hits[i] += 1;
+                                let pr = &pack.rules[i];
+                                let hit = HitLine {
+                                    rule_id: &pr.rule.id.0,
+                                    rule: &pr.rule.name.0,
+                                    severity: pr.rule.severity,
+                                    file: &names[p.file],
+                                    record: p.record,
+                                    time: p.time.as_deref(),
+                                    window: None,
+                                    entities: p.entities,
+                                };
+                                line.clear();
+                                let _ = serde_json::to_writer(&mut line, &hit);
+                                line.push(b'\n');
+                                if let Err(e) = w.write_all(&line) {
+                                    break 'run Err(e);
+                                }
+                            }
+                        }
+                    }
                     for m in r.matches {
                         let pr = &pack.rules[m.rule];
                         let (window, entities) = match (m.kind, &mut stages[m.rule]) {
@@ -1481,7 +1584,56 @@ fn collect(
                                 e.insert("count".into(), Value::from(n));
                                 (Some(iso_time(start)), e)
                             }
-                            (MatchKind::Aggregation { .. }, Stage::Each) => continue,
+                            (
+                                MatchKind::Correlation {
+                                    t,
+                                    key,
+                                    first,
+                                    then,
+                                    entities,
+                                },
+                                Stage::Correlation(c),
+                            ) => {
+                                let (Some(t), Some(key)) = (t, key) else {
+                                    c.untimed += u64::from(t.is_none());
+                                    continue;
+                                };
+                                let entities: Map<String, Value> = pr
+                                    .entities
+                                    .iter()
+                                    .zip(entities)
+                                    .map(|(c, v)| {
+                                        (c.column.clone(), v.map_or(Value::Null, Value::String))
+                                    })
+                                    .collect();
+                                match c.kind {
+                                    CorrelationKind::Sequence => {
+                                        if c.remember_and_pair(&key, t, first, then).is_none() {
+                                            continue;
+                                        }
+                                        (None, entities)
+                                    }
+                                    CorrelationKind::Absence => {
+                                        if then {
+                                            c.resolve(&key, t);
+                                        }
+                                        if first.is_some() {
+                                            c.open(
+                                                t,
+                                                Pending {
+                                                    key,
+                                                    file,
+                                                    record: index,
+                                                    time: r.time.clone(),
+                                                    entities,
+                                                },
+                                            );
+                                        }
+                                        continue;
+                                    }
+                                }
+                            }
+                            _ => continue,
                         };
                         hits[m.rule] += 1;
                         let hit = HitLine {
@@ -1519,7 +1671,18 @@ fn collect(
         .zip(&stages)
         .filter_map(|(r, s)| match s {
             Stage::Aggregation(a) => Some((r.rule.name.0.clone(), a.late, a.untimed)),
-            Stage::Each => None,
+            Stage::Each | Stage::Correlation(_) => None,
+        })
+        .collect();
+    summary.correlation = pack
+        .rules
+        .iter()
+        .zip(&stages)
+        .filter_map(|(r, s)| match s {
+            Stage::Correlation(c) => {
+                Some((r.rule.name.0.clone(), c.pending.len() as u64, c.untimed))
+            }
+            _ => None,
         })
         .collect();
     match result {

@@ -3,7 +3,7 @@
 
 use crate::diag::{Code, Diagnostic, did_you_mean};
 use crate::ir::{ArrayName, Case, Cmp, Cond, FieldPath, JsonStep, Op, Pred, StrOp};
-use crate::load::raw::{RawCondition, RawRule, S};
+use crate::load::raw::{RawCondition, RawCorrelation, RawOutput, RawRule, S};
 use crate::load::yaml::span_of;
 use crate::model::*;
 use crate::source::{FileId, Span};
@@ -224,11 +224,45 @@ fn rule(cx: &mut Ctx, raw: &RawRule) -> Option<Rule> {
     let ls = ls_index.map(|i| &cx.logsources[i]);
     cx.params = parameters(cx, raw);
 
-    let condition = ls.and_then(|ls| cond(cx, ls, &raw.condition, &[]));
     let outputs = ls.map(|ls| outputs(cx, ls, raw)).unwrap_or_default();
-    let aggregation = match (&raw.aggregation, ls) {
-        (Some(a), Some(ls)) => aggregation(cx, ls, a, &outputs),
-        _ => None,
+    let logic = match (&raw.condition, &raw.correlation) {
+        (Some(c), None) => {
+            let condition = ls.and_then(|ls| cond(cx, ls, c, &[]));
+            let aggregation = match (&raw.aggregation, ls) {
+                (Some(a), Some(ls)) => aggregation(cx, ls, a, &outputs),
+                _ => None,
+            };
+            condition.map(|condition| Logic::Events {
+                condition,
+                aggregation,
+            })
+        }
+        (None, Some(k)) => ls
+            .and_then(|ls| correlation(cx, ls, raw, k))
+            .map(Logic::Correlation),
+        (Some(_), Some(k)) => {
+            cx.err(
+                k,
+                Code::BadCorrelation,
+                "a rule has `condition` or `correlation`, not both",
+                "move the correlation into a rule of its own that names this one",
+            );
+            None
+        }
+        (None, None) => {
+            cx.err(
+                &raw.id,
+                Code::MissingField,
+                "the rule has neither `condition` nor `correlation`",
+                "add `condition:` (what one record must satisfy) or `correlation:` (see docs/rule-format.md)",
+            );
+            None
+        }
+    };
+    let logic_span = match (&raw.condition, &raw.correlation) {
+        (Some(c), _) => cx.span(c),
+        (None, Some(k)) => cx.span(k),
+        (None, None) => cx.span(&raw.id),
     };
     let schedule = schedule(cx, raw);
     let entities = entities(cx, raw, &outputs);
@@ -253,14 +287,13 @@ fn rule(cx: &mut Ctx, raw: &RawRule) -> Option<Rule> {
         falsepositives,
         parameters: cx.params.clone(),
         logsource: raw.logsource.value.clone(),
-        condition: condition?,
+        logic: logic?,
         spans: RuleSpans {
             id: cx.span(&raw.id),
             name: cx.span(&raw.name),
             version: cx.span(&raw.version),
-            condition: cx.span(&raw.condition),
+            condition: logic_span,
         },
-        aggregation,
         schedule: schedule?,
         outputs,
         entities,
@@ -840,73 +873,152 @@ fn outputs(cx: &mut Ctx, ls: &LogSource, raw: &RawRule) -> Vec<Output> {
             );
             continue;
         }
-        let Some(def) = ls.fields.get(&o.value.field.value) else {
-            let help =
-                match did_you_mean(&o.value.field.value, ls.fields.keys().map(String::as_str)) {
-                    Some(f) => format!("did you mean `{f}`?"),
-                    None => "use a field of the log source".into(),
-                };
+        if raw.correlation.is_some() && SEQUENCE_COLUMNS.contains(&column.as_str()) {
             cx.err(
-                &o.value.field,
-                Code::UnknownField,
-                format!("unknown field `{}`", o.value.field.value),
-                help,
-            );
-            continue;
-        };
-        let filter = match (&o.value.where_, &def.array) {
-            (None, _) => None,
-            (Some(w), Some(array)) => {
-                if ls.arrays.get(array).is_some_and(|a| a.parent.is_some()) {
-                    cx.err(
-                        w,
-                        Code::BadOutput,
-                        "`where` on an output works for top-level arrays only",
-                        "output a field of the enclosing array instead",
-                    );
-                    continue;
-                }
-                match cond(cx, ls, w, std::slice::from_ref(array)) {
-                    Some(c) => Some(c),
-                    None => continue,
-                }
-            }
-            (Some(w), None) => {
-                cx.err(
-                    w,
-                    Code::BadOutput,
-                    format!(
-                        "`{}` is not in an array: `where` has nothing to choose from",
-                        o.value.field.value
-                    ),
-                    "remove `where`",
-                );
-                continue;
-            }
-        };
-        if def
-            .array
-            .as_ref()
-            .is_some_and(|a| ls.arrays.get(a).is_some_and(|d| d.parent.is_some()))
-        {
-            cx.err(
-                &o.value.field,
+                o,
                 Code::BadOutput,
-                format!(
-                    "`{}` sits in a nested array and cannot be an output column",
-                    o.value.field.value
-                ),
-                "output a field of the enclosing element",
+                format!("`{column}` is a column rulepack adds to correlations"),
+                "rename the column",
             );
             continue;
         }
-        out.push(Output {
-            column: Column(column.clone()),
-            field: FieldPath(o.value.field.value.clone()),
-            filter,
-        });
+        out.extend(output(cx, ls, column, o));
     }
     out
+}
+
+/// One value taken from a record: a top-level field, or a field of the top-level array element
+/// that satisfies `where`.
+fn output(cx: &mut Ctx, ls: &LogSource, column: &str, o: &S<RawOutput>) -> Option<Output> {
+    let Some(def) = ls.fields.get(&o.value.field.value) else {
+        let help = match did_you_mean(&o.value.field.value, ls.fields.keys().map(String::as_str)) {
+            Some(f) => format!("did you mean `{f}`?"),
+            None => "use a field of the log source".into(),
+        };
+        cx.err(
+            &o.value.field,
+            Code::UnknownField,
+            format!("unknown field `{}`", o.value.field.value),
+            help,
+        );
+        return None;
+    };
+    let filter = match (&o.value.where_, &def.array) {
+        (None, _) => None,
+        (Some(w), Some(array)) => {
+            if ls.arrays.get(array).is_some_and(|a| a.parent.is_some()) {
+                cx.err(
+                    w,
+                    Code::BadOutput,
+                    "`where` on an output works for top-level arrays only",
+                    "output a field of the enclosing array instead",
+                );
+                return None;
+            }
+            Some(cond(cx, ls, w, std::slice::from_ref(array))?)
+        }
+        (Some(w), None) => {
+            cx.err(
+                w,
+                Code::BadOutput,
+                format!(
+                    "`{}` is not in an array: `where` has nothing to choose from",
+                    o.value.field.value
+                ),
+                "remove `where`",
+            );
+            return None;
+        }
+    };
+    if def
+        .array
+        .as_ref()
+        .is_some_and(|a| ls.arrays.get(a).is_some_and(|d| d.parent.is_some()))
+    {
+        cx.err(
+            &o.value.field,
+            Code::BadOutput,
+            format!(
+                "`{}` sits in a nested array and cannot be an output column",
+                o.value.field.value
+            ),
+            "output a field of the enclosing element",
+        );
+        return None;
+    }
+    Some(Output {
+        column: Column(column.to_string()),
+        field: FieldPath(o.value.field.value.clone()),
+        filter,
+    })
+}
+
+fn correlation(
+    cx: &mut Ctx,
+    ls: &LogSource,
+    raw: &RawRule,
+    k: &S<RawCorrelation>,
+) -> Option<Correlation> {
+    let r = &k.value;
+    if let Some(a) = &raw.aggregation {
+        cx.err(
+            a,
+            Code::BadCorrelation,
+            "a correlation takes no `aggregation`",
+            "count in the rules it names, or remove `aggregation`",
+        );
+    }
+    let kind = pick(
+        cx,
+        &r.kind,
+        &[
+            ("sequence", CorrelationKind::Sequence),
+            ("absence", CorrelationKind::Absence),
+        ],
+        "correlation type",
+    );
+    let stage = |cx: &mut Ctx, v: &S<String>| {
+        if is_slug(&v.value) {
+            Some(StageRef {
+                rule: RuleName(v.value.clone()),
+                span: cx.span(v),
+            })
+        } else {
+            cx.err(
+                v,
+                Code::BadCorrelation,
+                format!("`{}` is not a rule name", v.value),
+                "name a rule of this pack by its `name`",
+            );
+            None
+        }
+    };
+    let first: Vec<StageRef> = r.first.value.iter().filter_map(|v| stage(cx, v)).collect();
+    let then = stage(cx, &r.then);
+    match (kind, r.first.value.len()) {
+        (_, 0) => cx.err(
+            &r.first,
+            Code::BadCorrelation,
+            "`first` names no rule",
+            "list the rules whose matches open the window",
+        ),
+        (Some(CorrelationKind::Absence), n) if n > 1 => cx.err(
+            &r.first,
+            Code::BadCorrelation,
+            "an absence has exactly one `first` rule",
+            "write one correlation per rule whose follow-up you expect",
+        ),
+        _ => {}
+    }
+    let key = output(cx, ls, "rp_key", &r.by);
+    let within = duration(cx, &r.within);
+    Some(Correlation {
+        kind: kind?,
+        first,
+        then: then?,
+        key: key?,
+        within: within?,
+    })
 }
 
 fn aggregation(
@@ -1059,6 +1171,21 @@ fn schedule(cx: &mut Ctx, raw: &RawRule) -> Option<Schedule> {
             Code::BadDuration,
             "the aggregation window is longer than the lookback",
             "raise schedule.lookback to at least the window",
+        );
+        return None;
+    }
+    if let Some(k) = &raw.correlation
+        && let Some(w) = Duration::parse(&k.value.within.value)
+        && w.minutes + frequency.minutes > lookback.minutes
+    {
+        cx.err(
+            &s.lookback,
+            Code::BadDuration,
+            format!(
+                "lookback {} is shorter than `within` ({}) plus the frequency ({})",
+                lookback.text, w.text, frequency.text
+            ),
+            "each run must see a whole window before its newest records; raise schedule.lookback",
         );
         return None;
     }
@@ -1300,6 +1427,57 @@ pub fn check_unique(rules: &[Rule]) -> Vec<Diagnostic> {
             );
         } else {
             names.insert(&r.name.0, i);
+        }
+    }
+    diags
+}
+
+/// Every correlation names rules of the pack that match single records of its own log source.
+pub fn check_correlations(rules: &[Rule]) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    for r in rules {
+        let Some(c) = r.correlation() else { continue };
+        for s in c.stages() {
+            let problem = match find(rules, &s.rule) {
+                None => {
+                    let help =
+                        match did_you_mean(&s.rule.0, rules.iter().map(|r| r.name.0.as_str())) {
+                            Some(n) => format!("did you mean `{n}`?"),
+                            None => "name a rule of this pack by its `name`".into(),
+                        };
+                    Some((format!("no rule named `{}` in the pack", s.rule.0), help))
+                }
+                Some(t) if t.name == r.name => Some((
+                    "a correlation cannot name itself".into(),
+                    "name the rules whose matches it relates".into(),
+                )),
+                Some(t) if t.correlation().is_some() => Some((
+                    format!("`{}` is a correlation itself", s.rule.0),
+                    "name single-record rules; correlations do not nest".into(),
+                )),
+                Some(t) if t.aggregation().is_some() => Some((
+                    format!(
+                        "`{}` aggregates: its matches are windows, not records",
+                        s.rule.0
+                    ),
+                    "name a rule without `aggregation`".into(),
+                )),
+                Some(t) if t.logsource != r.logsource => Some((
+                    format!(
+                        "`{}` reads log source `{}`, this rule `{}`",
+                        s.rule.0, t.logsource, r.logsource
+                    ),
+                    "correlate rules of one log source".into(),
+                )),
+                Some(_) => None,
+            };
+            if let Some((msg, help)) = problem {
+                diags.push(
+                    Diagnostic::error(Code::BadCorrelation, msg)
+                        .at(s.span)
+                        .help(help),
+                );
+            }
         }
     }
     diags

@@ -113,7 +113,9 @@ fn replay(engine: &Engine, pack: &Pack, invert: bool) -> (Output, Summary) {
     };
     let listed = line.split("not executable offline: [").nth(1).expect(&line);
     let not_executable = listed
-        .trim_end_matches(']')
+        .split(']')
+        .next()
+        .unwrap_or_default()
         .split(", ")
         .filter(|s| !s.is_empty())
         .map(String::from)
@@ -205,6 +207,11 @@ const SPL_COMMANDS: &[&str] = &[
     "stats",
     "bin",
     "fields",
+    // Correlations: the search's time bounds, the other stages' searches appended, then
+    // ordered by time.
+    "addinfo",
+    "append",
+    "sort",
     "search",
 ];
 
@@ -417,8 +424,30 @@ fn built_spl_is_structurally_sound() {
         // A literal stands for a value of the rule's logic or for a backend constant.
         let source = read_yaml(&repo().join(rule["file"].as_str().expect("file")));
         let mut known = constants.clone();
-        for key in ["condition", "output", "parameters", "aggregation"] {
+        for key in [
+            "condition",
+            "output",
+            "parameters",
+            "aggregation",
+            "correlation",
+        ] {
             yaml_strings(&source[key], &mut known);
+        }
+        // A correlation's search holds the searches of the rules it names.
+        let mut stages = vec![source["correlation"]["then"].clone()];
+        if let Value::Array(first) = &source["correlation"]["first"] {
+            stages.extend(first.iter().cloned());
+        }
+        for name in stages.iter().filter_map(Value::as_str) {
+            let named = pack
+                .rules()
+                .iter()
+                .find(|r| r["name"] == name)
+                .unwrap_or_else(|| panic!("{file}: no rule {name} in the manifest"));
+            let stage = read_yaml(&repo().join(named["file"].as_str().expect("file")));
+            for key in ["condition", "parameters"] {
+                yaml_strings(&stage[key], &mut known);
+            }
         }
         for p in spl_problems(&spl, &fields_yml, &known) {
             problems.push(format!("{file}: {p}"));

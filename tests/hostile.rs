@@ -516,7 +516,9 @@ fn hostile_values_execute_on_the_engines() {
             cases.len() * 2 - tolerated
         );
         assert!(
-            summary.starts_with(&want) && summary.ends_with("not executable offline: []"),
+            summary.starts_with(&want)
+                && summary.contains("not executable offline: []")
+                && !summary.contains("omitted by the build: [h"),
             "{summary}\n{text}"
         );
         println!("{summary}");

@@ -90,6 +90,30 @@ fn a_logic_change_needs_a_version_bump() {
         "{}",
         stderr(&o)
     );
+    // The correlations that embed guest_invited's search changed with it.
+    for name in [
+        "guest_invite_not_redeemed",
+        "guest_invited_after_settings_loosened",
+    ] {
+        assert!(
+            stderr(&o).contains(&format!(
+                "the logic of `{name}` changed but its version is still 1.0.0"
+            )),
+            "{}",
+            stderr(&o)
+        );
+        edit(
+            dir.path(),
+            &format!("{name}.yml"),
+            "version: 1.0.0",
+            "version: 1.0.1",
+        );
+    }
+    assert!(
+        stderr(&o).contains("it embeds the rules it names"),
+        "{}",
+        stderr(&o)
+    );
     assert!(rulepack(&["lock"], dir.path()).status.success());
     assert!(rulepack(&["check"], dir.path()).status.success());
 }
@@ -135,6 +159,18 @@ fn ids_never_change_or_move() {
         "guest_invited.yml",
         "name: guest_invited",
         "name: guest_invited_v2",
+    );
+    edit(
+        dir.path(),
+        "guest_invite_not_redeemed.yml",
+        "first: [guest_invited]",
+        "first: [guest_invited_v2]",
+    );
+    edit(
+        dir.path(),
+        "guest_invited_after_settings_loosened.yml",
+        "then: guest_invited\n",
+        "then: guest_invited_v2\n",
     );
     edit(
         dir.path(),

@@ -71,8 +71,14 @@ pub struct RawRule {
     /// The neutral log source; its fields are declared in templates/logsources/<name>.yml.
     #[schemars(with = "String")]
     pub logsource: S<String>,
-    #[schemars(with = "RawCondition")]
-    pub condition: S<RawCondition>,
+    /// What one record must satisfy. A rule has this or `correlation`, not both.
+    #[schemars(with = "Option<RawCondition>")]
+    #[serde(default)]
+    pub condition: Option<S<RawCondition>>,
+    /// Instead of `condition`: an order, or an absence, between other rules' matches.
+    #[schemars(with = "Option<RawCorrelation>")]
+    #[serde(default)]
+    pub correlation: Option<S<RawCorrelation>>,
     #[serde(default)]
     #[schemars(with = "Option<RawAggregation>")]
     pub aggregation: Option<S<RawAggregation>>,
@@ -226,6 +232,29 @@ pub struct RawAggregation {
     /// The alert fires when the aggregate is at least this value.
     #[schemars(with = "u32")]
     pub threshold: S<u32>,
+}
+
+/// Two stages of other rules in this pack, joined on one value within a time window.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCorrelation {
+    /// sequence: a `then` match follows a `first` match; absence: a `first` match is not
+    /// followed by a `then` match.
+    #[schemars(with = "String")]
+    #[serde(rename = "type")]
+    pub kind: S<String>,
+    /// Names of the rules whose matches open the window (one for absence).
+    #[schemars(with = "Vec<String>")]
+    pub first: S<Vec<S<String>>>,
+    /// Name of the rule whose match closes it.
+    #[schemars(with = "String")]
+    pub then: S<String>,
+    /// The value both records must share: a top-level field, or an array field with `where`.
+    #[schemars(with = "RawOutput")]
+    pub by: S<RawOutput>,
+    /// How long after the first match the second may come, e.g. 1h or 7d.
+    #[schemars(with = "String")]
+    pub within: S<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

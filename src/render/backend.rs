@@ -178,6 +178,28 @@ pub struct BackendConfig {
     pub quantifier: Option<Quantifier>,
     #[serde(default)]
     pub outputs: Option<Outputs>,
+    /// Correlation kinds this backend renders; a rule of another kind is omitted from it with
+    /// a warning and a line in its pack notes.
+    #[serde(default)]
+    pub correlations: std::collections::BTreeMap<crate::model::CorrelationKind, Support>,
+}
+
+/// `yes`, or the reason the backend cannot render it (shown to the user).
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(from = "String")]
+pub enum Support {
+    Yes,
+    No(String),
+}
+
+impl From<String> for Support {
+    fn from(s: String) -> Support {
+        if s == "yes" {
+            Support::Yes
+        } else {
+            Support::No(s)
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,11 +10,12 @@ pub mod schedule;
 pub mod sigma;
 
 use crate::diag::{Code, Diagnostic};
+use crate::ir::Cond;
 use crate::lower::{lower, lower_element};
-use crate::model::{AggFunction, Rule};
+use crate::model::{AggFunction, CorrelationKind, Logic, Output, Rule, StageRef, find};
 use crate::source::SourceMap;
 use crate::taxonomy::LogSource;
-use backend::{Backend, Style};
+use backend::{Backend, Style, Support};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -53,6 +54,70 @@ struct RuleView<'a> {
     tactic_slugs: Vec<&'static str>,
     technique_tags: Vec<String>,
     columns: Vec<&'a str>,
+}
+
+/// One stage of a correlation: the rule it comes from and its pipeline pieces.
+#[derive(Serialize)]
+struct StageView {
+    rule: String,
+    plan: query::QueryPlan,
+}
+
+#[derive(Serialize)]
+struct CorrView {
+    kind: CorrelationKind,
+    /// The neutral field both records share.
+    by: String,
+    within: String,
+    within_seconds: u64,
+    /// An absence looks at `first` records older than `within` but younger than this
+    /// (`within` + the frequency), so each run judges each record once.
+    anchor_from: String,
+    anchor_from_seconds: u64,
+    frequency_seconds: u64,
+    /// Parameter declarations of every stage.
+    preamble: Vec<String>,
+    first: Vec<StageView>,
+    then: StageView,
+}
+
+/// A Sigma detection's approximations go into the file's description and the build's warnings.
+fn note_approximations(
+    rule: &Rule,
+    det: &sigma::Detection,
+    description: &mut String,
+    warnings: &mut Vec<Diagnostic>,
+) {
+    for a in &det.approximations {
+        warnings.push(
+            Diagnostic::warning(
+                Code::Approximation,
+                format!("Sigma output of `{}` is approximate: {a}", rule.name.0),
+            )
+            .at(rule.spans.condition)
+            .help(
+                "the Sigma file states this in its description; the KQL and SPL outputs are exact",
+            ),
+        );
+        description.push_str(" Sigma approximation: ");
+        description.push_str(a);
+    }
+}
+
+fn kind_name(k: CorrelationKind) -> &'static str {
+    match k {
+        CorrelationKind::Sequence => "sequence",
+        CorrelationKind::Absence => "absence",
+    }
+}
+
+/// Minutes as a KQL/SPL-friendly duration: the largest unit that divides them.
+fn duration_text(minutes: u64) -> String {
+    match minutes {
+        m if m % 1440 == 0 => format!("{}d", m / 1440),
+        m if m % 60 == 0 => format!("{}h", m / 60),
+        m => format!("{m}m"),
+    }
 }
 
 #[derive(Serialize)]
@@ -113,21 +178,49 @@ impl Renderer {
         }
     }
 
-    /// Renders one rule's artifacts for every backend.
-    pub fn render(&self, rule: &Rule, ls: &LogSource) -> Result<Rendered, Diagnostic> {
-        let ir = lower(&rule.condition, ls);
-        let outputs: Vec<_> = rule
-            .outputs
-            .iter()
-            .map(|o| {
-                let array = ls.fields.get(&o.field.0).and_then(|f| f.array.clone());
-                let filter = match (&o.filter, array) {
-                    (Some(f), Some(a)) => Some(lower_element(f, ls, &a)),
-                    _ => None,
+    /// Renders one rule's artifacts for every backend; `rules` is the pack, for correlations.
+    pub fn render(
+        &self,
+        rule: &Rule,
+        rules: &[Rule],
+        ls: &LogSource,
+    ) -> Result<Rendered, Diagnostic> {
+        let lowered = |o: &Output| {
+            let array = ls.fields.get(&o.field.0).and_then(|f| f.array.clone());
+            let filter = match (&o.filter, array) {
+                (Some(f), Some(a)) => Some(lower_element(f, ls, &a)),
+                _ => None,
+            };
+            (o.clone(), filter)
+        };
+        let outputs: Vec<_> = rule.outputs.iter().map(lowered).collect();
+        // A correlation's stages: (rule, lowered condition) of each `first` rule, then `then`.
+        let stages = match &rule.logic {
+            Logic::Events { .. } => None,
+            Logic::Correlation(c) => {
+                let stage = |s: &StageRef| -> Result<(&Rule, Cond), Diagnostic> {
+                    let r = find(rules, &s.rule)
+                        .filter(|r| r.condition().is_some())
+                        .ok_or_else(|| {
+                            Diagnostic::error(
+                                Code::BadCorrelation,
+                                format!("no single-record rule named `{}`", s.rule.0),
+                            )
+                            .at(s.span)
+                        })?;
+                    Ok((
+                        r,
+                        r.condition()
+                            .map(|c| lower(c, ls))
+                            .unwrap_or(Cond::All(Vec::new())),
+                    ))
                 };
-                (o.clone(), filter)
-            })
-            .collect();
+                let first = c.first.iter().map(stage).collect::<Result<Vec<_>, _>>()?;
+                let then = stage(&c.then)?;
+                Some((c, first, then, lowered(&c.key)))
+            }
+        };
+        let ir = rule.condition().map(|c| lower(c, ls));
         let view = RuleView {
             rule,
             tactic_names: rule.tactics.iter().map(|t| t.pascal).collect(),
@@ -156,27 +249,148 @@ impl Renderer {
             put(
                 &mut vars,
                 "agg",
-                &rule.aggregation.as_ref().map(|a| agg_view(b, rule, a)),
+                &rule.aggregation().map(|a| agg_view(b, rule, a)),
             );
-            match b.config.style {
-                Style::Query => {
+            if let Some((c, _, _, key)) = &stages {
+                let reason = match b.config.correlations.get(&c.kind) {
+                    None => Some(format!(
+                        "the backend declares no {} correlation",
+                        kind_name(c.kind)
+                    )),
+                    Some(Support::No(why)) => Some(why.clone()),
+                    Some(Support::Yes)
+                        if b.config.style == Style::Sigma
+                            && ls
+                                .fields
+                                .get(&key.0.field.0)
+                                .is_some_and(|f| f.array.is_some()) =>
+                    {
+                        Some(
+                            "its `by` field sits in an array, which a Sigma group-by cannot name"
+                                .to_string(),
+                        )
+                    }
+                    Some(Support::Yes) => None,
+                };
+                if let Some(reason) = reason {
+                    out.warnings.push(
+                        Diagnostic::warning(
+                            Code::Omitted,
+                            format!("no {name} output for `{}`: {reason}", rule.name.0),
+                        )
+                        .at(rule.spans.condition)
+                        .help(format!(
+                            "the {name} pack lists it as omitted; the other backends carry the rule"
+                        )),
+                    );
+                    put(&mut vars, "omitted", &reason);
+                    out.vars.push(vars);
+                    continue;
+                }
+            }
+            match (b.config.style, &ir, &stages) {
+                (Style::Query, Some(ir), _) => {
                     let plan = query::Walker::new(b, ls, &rule.name.0)
-                        .plan(&ir, &outputs, &rule.parameters)
+                        .plan(ir, &outputs, &rule.parameters)
                         .map_err(fail)?;
                     put(&mut vars, "plan", &plan);
                 }
-                Style::Sigma => {
-                    let det = sigma::detection(b, &ir).map_err(fail)?;
-                    let mut description = rule.description.clone();
-                    for a in &det.approximations {
-                        out.warnings.push(
-                            Diagnostic::warning(Code::Approximation, format!("Sigma output of `{}` is approximate: {a}", rule.name.0))
-                                .at(rule.spans.condition)
-                                .help("the Sigma file states this in its description; the KQL and SPL outputs are exact"),
-                        );
-                        description.push_str(" Sigma approximation: ");
-                        description.push_str(a);
+                (Style::Query, None, Some((c, first, then, key))) => {
+                    let stage = |r: &Rule, cond: &Cond, outs: &[(Output, Option<Cond>)]| {
+                        query::Walker::new(b, ls, &r.name.0)
+                            .plan(cond, outs, &r.parameters)
+                            .map(|plan| StageView {
+                                rule: r.name.0.clone(),
+                                plan,
+                            })
+                            .map_err(fail)
+                    };
+                    let key_only = std::slice::from_ref(key);
+                    let mut anchor_outputs = vec![key.clone()];
+                    anchor_outputs.extend(outputs.iter().cloned());
+                    let anchor_is_then = c.kind == CorrelationKind::Sequence;
+                    let mut first_views = Vec::new();
+                    for (i, (r, cond)) in first.iter().enumerate() {
+                        let outs = if !anchor_is_then && i == 0 {
+                            &anchor_outputs[..]
+                        } else {
+                            key_only
+                        };
+                        first_views.push(stage(r, cond, outs)?);
                     }
+                    let then_outs = if anchor_is_then {
+                        &anchor_outputs[..]
+                    } else {
+                        key_only
+                    };
+                    let then_view = stage(then.0, &then.1, then_outs)?;
+                    // Parameter declarations of every stage, once each.
+                    let mut preamble: Vec<String> = Vec::new();
+                    for v in first_views.iter().chain([&then_view]) {
+                        for p in &v.plan.preamble {
+                            if !preamble.contains(p) {
+                                preamble.push(p.clone());
+                            }
+                        }
+                    }
+                    let frequency = rule.schedule.frequency.minutes;
+                    put(
+                        &mut vars,
+                        "corr",
+                        &CorrView {
+                            kind: c.kind,
+                            by: c.key.field.0.clone(),
+                            within: c.within.text.clone(),
+                            within_seconds: c.within.minutes * 60,
+                            anchor_from: duration_text(c.within.minutes + frequency),
+                            anchor_from_seconds: (c.within.minutes + frequency) * 60,
+                            frequency_seconds: frequency * 60,
+                            preamble,
+                            first: first_views,
+                            then: then_view,
+                        },
+                    );
+                }
+                (Style::Sigma, None, Some((c, first, then, key))) => {
+                    let first_cond = Cond::Any(first.iter().map(|(_, c)| c.clone()).collect());
+                    let mut description = rule.description.clone();
+                    let mut dets = Vec::new();
+                    for cond in [&first_cond, &then.1] {
+                        let det = sigma::detection(b, cond).map_err(fail)?;
+                        note_approximations(rule, &det, &mut description, &mut out.warnings);
+                        dets.push(det);
+                    }
+                    let then_det = dets.pop();
+                    let first_det = dets.pop();
+                    put(&mut vars, "sigma_description", &description);
+                    put(
+                        &mut vars,
+                        "correlation_id",
+                        &derived_uuid(&rule.id.0, "correlation"),
+                    );
+                    put(&mut vars, "first_id", &derived_uuid(&rule.id.0, "first"));
+                    put(&mut vars, "then_id", &derived_uuid(&rule.id.0, "then"));
+                    put(&mut vars, "first_detection", &first_det);
+                    put(&mut vars, "then_detection", &then_det);
+                    put(
+                        &mut vars,
+                        "corr",
+                        &serde_json::json!({
+                            "kind": c.kind,
+                            "within": c.within.text,
+                            "first_rules": first.iter().map(|(r, _)| r.name.0.clone()).collect::<Vec<_>>(),
+                            "then_rule": then.0.name.0,
+                            "group_by": b.fields.fields.get(&key.0.field.0),
+                        }),
+                    );
+                }
+                (_, _, _) => {
+                    let Some(ir) = &ir else {
+                        return Err(fail(error::RenderError::MissingSection("condition")));
+                    };
+                    let det = sigma::detection(b, ir).map_err(fail)?;
+                    let mut description = rule.description.clone();
+                    note_approximations(rule, &det, &mut description, &mut out.warnings);
                     put(&mut vars, "sigma_description", &description);
                     put(
                         &mut vars,
