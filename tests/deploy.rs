@@ -248,6 +248,7 @@ const TECHNIQUE_TACTICS: &[(&str, &[&str])] = &[
             "InitialAccess",
         ],
     ),
+    ("T1070", &["DefenseEvasion"]),
     ("T1098", &["Persistence", "PrivilegeEscalation"]),
     ("T1136", &["Persistence"]),
     ("T1484", &["DefenseEvasion", "PrivilegeEscalation"]),

@@ -92,6 +92,7 @@ fn a_logic_change_needs_a_version_bump() {
     );
     // The correlations that embed guest_invited's search changed with it.
     for name in [
+        "guest_deleted_soon_after_invite",
         "guest_invite_not_redeemed",
         "guest_invited_after_settings_loosened",
     ] {
@@ -160,12 +161,17 @@ fn ids_never_change_or_move() {
         "name: guest_invited",
         "name: guest_invited_v2",
     );
-    edit(
-        dir.path(),
+    for file in [
         "guest_invite_not_redeemed.yml",
-        "first: [guest_invited]",
-        "first: [guest_invited_v2]",
-    );
+        "guest_deleted_soon_after_invite.yml",
+    ] {
+        edit(
+            dir.path(),
+            file,
+            "first: [guest_invited]",
+            "first: [guest_invited_v2]",
+        );
+    }
     edit(
         dir.path(),
         "guest_invited_after_settings_loosened.yml",
