@@ -90,9 +90,44 @@ fn rules(n: usize, src: &Path, out: &Path) -> Result<(), String> {
         templates.push(v);
     }
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
+    let t = templates.len();
+    if n < t {
+        return Err(format!(
+            "generate at least {t} rules (one of each shipped rule)"
+        ));
+    }
+    let names: Vec<String> = templates
+        .iter()
+        .map(|v| v["name"].as_str().unwrap_or("rule").to_string())
+        .collect();
+    // The variant of the shipped rule `stage` in the same round as rule `i`, or in the round
+    // before when the last round stops short of it.
+    let variant = |stage: &str, i: usize| -> Option<String> {
+        let at = names.iter().position(|n| n == stage)?;
+        let round = i / t * t;
+        let j = if round + at < n {
+            round + at
+        } else {
+            round - t + at
+        };
+        Some(format!("{stage}_g{j:05}"))
+    };
     for i in 0..n {
-        let mut v = templates[i % templates.len()].clone();
+        let mut v = templates[i % t].clone();
         let name = format!("{}_g{i:05}", v["name"].as_str().unwrap_or("rule"));
+        // A correlation names the variants generated next to it.
+        if let Some(c) = v.get_mut("correlation") {
+            if let Some(then) = c["then"].as_str().and_then(|s| variant(s, i)) {
+                c["then"] = Value::String(then);
+            }
+            if let Some(Value::Array(first)) = c.get_mut("first") {
+                for f in first.iter_mut() {
+                    if let Some(s) = f.as_str().and_then(|s| variant(s, i)) {
+                        *f = Value::String(s);
+                    }
+                }
+            }
+        }
         v["id"] = Value::String(uuid(i as u64));
         v["name"] = Value::String(name.clone());
         if let Some(t) = v["title"].as_str() {
