@@ -83,13 +83,23 @@ pub fn load_logsources(
     }
 }
 
+/// Whether a command needs the rules' test events. Either way every test is validated; reading
+/// the events into JSON values is most of the cost of loading a rule, so only `test`,
+/// `export-tests` and the like keep them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestEvents {
+    Keep,
+    Skip,
+}
+
 /// Load and validate every rule; all problems in all rules are reported together. Includes the
 /// versioning checks against `rules/versions.lock` when the folder has one.
 pub fn check(
     paths: &Paths,
     sources: &mut SourceMap,
+    events: TestEvents,
 ) -> Result<(Vec<Rule>, Vec<LogSource>), Vec<Diagnostic>> {
-    let (rules, logsources) = check_unlocked(paths, sources)?;
+    let (rules, logsources) = check_unlocked(paths, sources, events)?;
     let diags = match lock::read(&paths.rules) {
         Ok(Some(l)) => lock::check(&rules, &logsources, &l, true),
         Ok(None) => Vec::new(),
@@ -106,6 +116,7 @@ pub fn check(
 pub fn check_unlocked(
     paths: &Paths,
     sources: &mut SourceMap,
+    events: TestEvents,
 ) -> Result<(Vec<Rule>, Vec<LogSource>), Vec<Diagnostic>> {
     let logsources = load_logsources(&paths.templates, sources)?;
     let files = load::rule_files(&paths.rules).map_err(|d| vec![d])?;
@@ -116,13 +127,9 @@ pub fn check_unlocked(
                 .help("pass the folder that holds the rules with --rules"),
         ]);
     }
-    let (loaded, mut diags) = load::load_rules(&files, sources);
-    let validated: Vec<Result<Rule, Vec<Diagnostic>>> = {
-        use rayon::prelude::*;
-        loaded
-            .par_iter()
-            .map(|l| validate::validate(&l.raw, l.file, &logsources))
-            .collect()
+    let (validated, mut diags) = match events {
+        TestEvents::Keep => load_valid::<serde_json::Value>(&files, sources, &logsources),
+        TestEvents::Skip => load_valid::<load::raw::EventShape>(&files, sources, &logsources),
     };
     let mut rules = Vec::new();
     for v in validated {
@@ -138,9 +145,30 @@ pub fn check_unlocked(
     Ok((rules, logsources))
 }
 
+/// Loads and validates every file: per file, its rule or its problems; and the load problems.
+fn load_valid<E: serde::de::DeserializeOwned + Send + Sync + load::raw::TestEvent>(
+    files: &[PathBuf],
+    sources: &mut SourceMap,
+    logsources: &[LogSource],
+) -> (Vec<Result<Rule, Vec<Diagnostic>>>, Vec<Diagnostic>) {
+    use rayon::prelude::*;
+    let (loaded, diags) = load::load_rules::<E>(files, sources);
+    let validated = parallel(|| {
+        loaded
+            .par_iter()
+            .map(|l| validate::validate(&l.raw, l.file, logsources))
+            .collect()
+    });
+    (validated, diags)
+}
+
 /// Check, then render every rule for every backend, in memory.
-pub fn compile(paths: &Paths, sources: &mut SourceMap) -> Result<Compiled, Vec<Diagnostic>> {
-    let (rules, logsources) = check(paths, sources)?;
+pub fn compile(
+    paths: &Paths,
+    sources: &mut SourceMap,
+    events: TestEvents,
+) -> Result<Compiled, Vec<Diagnostic>> {
+    let (rules, logsources) = check(paths, sources, events)?;
     let roots: Vec<PathBuf> = paths
         .overlay
         .iter()

@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rulepack::diag::{self, Diagnostic};
 use rulepack::source::SourceMap;
-use rulepack::{Paths, compile, write};
+use rulepack::{Paths, TestEvents, compile, write};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -148,7 +148,7 @@ fn main() -> ExitCode {
         }
         Command::ExportTests { input } => {
             let mut sources = SourceMap::default();
-            match compile(&paths(&input), &mut sources) {
+            match compile(&paths(&input), &mut sources, TestEvents::Keep) {
                 Ok(c) => {
                     print_out(&rulepack::tests_manifest(&c, &sources));
                     ExitCode::SUCCESS
@@ -168,10 +168,11 @@ fn main() -> ExitCode {
             rules_filter,
         } => {
             let mut sources = SourceMap::default();
-            let (rules, logsources) = match rulepack::check(&paths(&input), &mut sources) {
-                Ok(r) => r,
-                Err(diags) => return fail(&diags, &sources, input.format),
-            };
+            let (rules, logsources) =
+                match rulepack::check(&paths(&input), &mut sources, TestEvents::Keep) {
+                    Ok(r) => r,
+                    Err(diags) => return fail(&diags, &sources, input.format),
+                };
             let unknown: Vec<&String> = rules_filter
                 .iter()
                 .filter(|n| !rules.iter().any(|r| r.name.0 == **n))
@@ -225,10 +226,11 @@ fn main() -> ExitCode {
                 Err(d) => return fail(&[d], &sources, input.format),
             };
             let lock_path = rulepack::lock::path(&paths.rules);
-            let (rules, logsources) = match rulepack::check_unlocked(&paths, &mut sources) {
-                Ok(r) => r,
-                Err(diags) => return fail(&diags, &sources, input.format),
-            };
+            let (rules, logsources) =
+                match rulepack::check_unlocked(&paths, &mut sources, TestEvents::Skip) {
+                    Ok(r) => r,
+                    Err(diags) => return fail(&diags, &sources, input.format),
+                };
             match rulepack::lock::update(&rules, &logsources, &existing) {
                 Ok(lock) => match std::fs::write(&lock_path, rulepack::lock::render(&lock)) {
                     Ok(()) => {
@@ -245,7 +247,7 @@ fn main() -> ExitCode {
         }
         Command::Diff { input, base, out } => {
             let mut sources = SourceMap::default();
-            let compiled = match compile(&paths(&input), &mut sources) {
+            let compiled = match compile(&paths(&input), &mut sources, TestEvents::Skip) {
                 Ok(c) => c,
                 Err(diags) => return fail(&diags, &sources, input.format),
             };
@@ -282,7 +284,7 @@ fn main() -> ExitCode {
         Command::Check { input } => {
             let mut sources = SourceMap::default();
             let paths = paths(&input);
-            match compile(&paths, &mut sources) {
+            match compile(&paths, &mut sources, TestEvents::Skip) {
                 Ok(c) => {
                     report(&c.warnings, &sources, input.format);
                     eprintln!(
@@ -299,7 +301,7 @@ fn main() -> ExitCode {
         Command::Build { input, out, check } => {
             let mut sources = SourceMap::default();
             let paths = paths(&input);
-            let compiled = match compile(&paths, &mut sources) {
+            let compiled = match compile(&paths, &mut sources, TestEvents::Skip) {
                 Ok(c) => c,
                 Err(diags) => return fail(&diags, &sources, input.format),
             };
@@ -378,7 +380,7 @@ fn replay(
         };
     }
     let mut sources = SourceMap::default();
-    let (rules, logsources) = match rulepack::check(&paths(input), &mut sources) {
+    let (rules, logsources) = match rulepack::check(&paths(input), &mut sources, TestEvents::Skip) {
         Ok(r) => r,
         Err(diags) => return fail(&diags, &sources, input.format),
     };

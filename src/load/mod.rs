@@ -6,11 +6,12 @@ pub mod yaml;
 use crate::diag::{Code, Diagnostic};
 use crate::source::{FileId, SourceMap};
 use raw::RawRule;
+use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 
-pub struct LoadedRule {
+pub struct LoadedRule<E> {
     pub file: FileId,
-    pub raw: RawRule,
+    pub raw: RawRule<E>,
 }
 
 /// Rule files under `dir`, recursively, in a stable order.
@@ -85,10 +86,11 @@ pub fn read_source(path: &Path, sources: &mut SourceMap) -> Result<FileId, Diagn
 }
 
 /// Loads every rule file; one diagnostic per file that cannot be read or parsed.
-pub fn load_rules(
+/// `E` is what test events are read into (see `RawRule`).
+pub fn load_rules<E: DeserializeOwned + Send>(
     paths: &[PathBuf],
     sources: &mut SourceMap,
-) -> (Vec<LoadedRule>, Vec<Diagnostic>) {
+) -> (Vec<LoadedRule<E>>, Vec<Diagnostic>) {
     use rayon::prelude::*;
     let mut files = Vec::new();
     let mut diags = Vec::new();
@@ -100,10 +102,12 @@ pub fn load_rules(
     }
     // Parsing dominates loading and files are independent: parse on every core, keep the order.
     let shared: &SourceMap = sources;
-    let parsed: Vec<Result<LoadedRule, Diagnostic>> = crate::parallel(|| {
+    let parsed: Vec<Result<LoadedRule<E>, Diagnostic>> = crate::parallel(|| {
         files
             .par_iter()
-            .map(|&file| yaml::parse::<RawRule>(shared, file).map(|raw| LoadedRule { file, raw }))
+            .map(|&file| {
+                yaml::parse::<RawRule<E>>(shared, file).map(|raw| LoadedRule { file, raw })
+            })
             .collect()
     });
     let mut rules = Vec::new();
