@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rulepack::diag::{self, Diagnostic};
 use rulepack::source::SourceMap;
-use rulepack::{Paths, TestEvents, compile, write};
+use rulepack::{BuildError, Paths, TestEvents, compile, write};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -301,53 +301,56 @@ fn main() -> ExitCode {
         Command::Build { input, out, check } => {
             let mut sources = SourceMap::default();
             let paths = paths(&input);
+            if !check {
+                return match rulepack::build(&paths, &mut sources, &out) {
+                    Ok(built) => {
+                        report(&built.warnings, &sources, input.format);
+                        eprintln!(
+                            "built {} rules into {} ({} files)",
+                            built.rules,
+                            out.display(),
+                            built.files
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Err(BuildError::Rules(diags)) => fail(&diags, &sources, input.format),
+                    Err(BuildError::Io(e, warnings)) => {
+                        report(&warnings, &sources, input.format);
+                        eprintln!(
+                            "error: cannot write {}: {e} (the previous output is unchanged)",
+                            out.display()
+                        );
+                        ExitCode::from(EXIT_IO)
+                    }
+                };
+            }
             let compiled = match compile(&paths, &mut sources, TestEvents::Skip) {
                 Ok(c) => c,
                 Err(diags) => return fail(&diags, &sources, input.format),
             };
             report(&compiled.warnings, &sources, input.format);
-            if check {
-                return match write::differences(&out, &compiled.artifacts) {
-                    Ok(d) if d.is_empty() => {
-                        eprintln!(
-                            "{} is up to date ({} files)",
-                            out.display(),
-                            compiled.artifacts.len()
-                        );
-                        ExitCode::SUCCESS
-                    }
-                    Ok(d) => {
-                        for (path, what) in &d {
-                            eprintln!("stale: {}: {what}", out.join(path).display());
-                        }
-                        eprintln!(
-                            "{} is stale: {} files differ; run `rulepack build` and commit the result",
-                            out.display(),
-                            d.len()
-                        );
-                        ExitCode::from(EXIT_STALE)
-                    }
-                    Err(e) => {
-                        eprintln!("error: cannot read {}: {e}", out.display());
-                        ExitCode::from(EXIT_IO)
-                    }
-                };
-            }
-            match write::write_all(&out, &compiled.artifacts) {
-                Ok(()) => {
+            match write::differences(&out, &compiled.artifacts) {
+                Ok(d) if d.is_empty() => {
                     eprintln!(
-                        "built {} rules into {} ({} files)",
-                        compiled.rules.len(),
+                        "{} is up to date ({} files)",
                         out.display(),
                         compiled.artifacts.len()
                     );
                     ExitCode::SUCCESS
                 }
-                Err(e) => {
+                Ok(d) => {
+                    for (path, what) in &d {
+                        eprintln!("stale: {}: {what}", out.join(path).display());
+                    }
                     eprintln!(
-                        "error: cannot write {}: {e} (the previous output is unchanged)",
-                        out.display()
+                        "{} is stale: {} files differ; run `rulepack build` and commit the result",
+                        out.display(),
+                        d.len()
                     );
+                    ExitCode::from(EXIT_STALE)
+                }
+                Err(e) => {
+                    eprintln!("error: cannot read {}: {e}", out.display());
                     ExitCode::from(EXIT_IO)
                 }
             }
