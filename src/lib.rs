@@ -145,20 +145,25 @@ pub fn check_unlocked(
     Ok((rules, logsources))
 }
 
-/// Loads and validates every file: per file, its rule or its problems; and the load problems.
+/// Loads and validates every file: per file, its rule or its problems; and the problems of
+/// reading and parsing, which come first.
 fn load_valid<E: serde::de::DeserializeOwned + Send + Sync + load::raw::TestEvent>(
     files: &[PathBuf],
     sources: &mut SourceMap,
     logsources: &[LogSource],
 ) -> (Vec<Result<Rule, Vec<Diagnostic>>>, Vec<Diagnostic>) {
-    use rayon::prelude::*;
-    let (loaded, diags) = load::load_rules::<E>(files, sources);
-    let validated = parallel(|| {
-        loaded
-            .par_iter()
-            .map(|l| validate::validate(&l.raw, l.file, logsources))
-            .collect()
+    let (ids, mut diags) = load::read_sources(files, sources);
+    // Each file is parsed and validated on one worker, and its raw form dropped right away.
+    let parsed = load::parse_each::<E, _>(sources, &ids, |file, raw| {
+        raw.map(|raw| validate::validate(&raw, file, logsources))
     });
+    let mut validated = Vec::new();
+    for p in parsed {
+        match p {
+            Ok(v) => validated.push(v),
+            Err(d) => diags.push(d),
+        }
+    }
     (validated, diags)
 }
 
