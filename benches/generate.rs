@@ -184,7 +184,7 @@ fn records(n: usize, rules_dir: &Path, out: &Path) -> Result<(), String> {
         overlay: None,
     };
     let mut sources = SourceMap::default();
-    let (rules, _) = rulepack::check_unlocked(&paths, &mut sources)
+    let (rules, _) = rulepack::check_unlocked(&paths, &mut sources, rulepack::TestEvents::Keep)
         .map_err(|d| format!("{} problems in the rules", d.len()))?;
     let (mut hit, mut miss) = (Vec::new(), Vec::new());
     for r in &rules {

@@ -83,13 +83,23 @@ pub fn load_logsources(
     }
 }
 
+/// Whether a command needs the rules' test events. Either way every test is validated; reading
+/// the events into JSON values is most of the cost of loading a rule, so only `test`,
+/// `export-tests` and the like keep them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestEvents {
+    Keep,
+    Skip,
+}
+
 /// Load and validate every rule; all problems in all rules are reported together. Includes the
 /// versioning checks against `rules/versions.lock` when the folder has one.
 pub fn check(
     paths: &Paths,
     sources: &mut SourceMap,
+    events: TestEvents,
 ) -> Result<(Vec<Rule>, Vec<LogSource>), Vec<Diagnostic>> {
-    let (rules, logsources) = check_unlocked(paths, sources)?;
+    let (rules, logsources) = check_unlocked(paths, sources, events)?;
     let diags = match lock::read(&paths.rules) {
         Ok(Some(l)) => lock::check(&rules, &logsources, &l, true),
         Ok(None) => Vec::new(),
@@ -106,6 +116,7 @@ pub fn check(
 pub fn check_unlocked(
     paths: &Paths,
     sources: &mut SourceMap,
+    events: TestEvents,
 ) -> Result<(Vec<Rule>, Vec<LogSource>), Vec<Diagnostic>> {
     let logsources = load_logsources(&paths.templates, sources)?;
     let files = load::rule_files(&paths.rules).map_err(|d| vec![d])?;
@@ -116,13 +127,9 @@ pub fn check_unlocked(
                 .help("pass the folder that holds the rules with --rules"),
         ]);
     }
-    let (loaded, mut diags) = load::load_rules(&files, sources);
-    let validated: Vec<Result<Rule, Vec<Diagnostic>>> = {
-        use rayon::prelude::*;
-        loaded
-            .par_iter()
-            .map(|l| validate::validate(&l.raw, l.file, &logsources))
-            .collect()
+    let (validated, mut diags) = match events {
+        TestEvents::Keep => load_valid::<serde_json::Value>(&files, sources, &logsources),
+        TestEvents::Skip => load_valid::<load::raw::EventShape>(&files, sources, &logsources),
     };
     let mut rules = Vec::new();
     for v in validated {
@@ -139,9 +146,96 @@ pub fn check_unlocked(
     Ok((rules, logsources))
 }
 
+/// Loads and validates every file: per file, its rule or its problems; and the problems of
+/// reading and parsing, which come first.
+fn load_valid<E: serde::de::DeserializeOwned + Send + Sync + load::raw::TestEvent>(
+    files: &[PathBuf],
+    sources: &mut SourceMap,
+    logsources: &[LogSource],
+) -> (Vec<Result<Rule, Vec<Diagnostic>>>, Vec<Diagnostic>) {
+    let (ids, mut diags) = load::read_sources(files, sources);
+    // Each file is parsed and validated on one worker, and its raw form dropped right away.
+    let parsed = load::parse_each::<E, _>(sources, &ids, |file, raw| {
+        raw.map(|raw| validate::validate(&raw, file, logsources))
+    });
+    let mut validated = Vec::new();
+    for p in parsed {
+        match p {
+            Ok(v) => validated.push(v),
+            Err(d) => diags.push(d),
+        }
+    }
+    (validated, diags)
+}
+
 /// Check, then render every rule for every backend, in memory.
-pub fn compile(paths: &Paths, sources: &mut SourceMap) -> Result<Compiled, Vec<Diagnostic>> {
-    let (rules, logsources) = check(paths, sources)?;
+pub fn compile(
+    paths: &Paths,
+    sources: &mut SourceMap,
+    events: TestEvents,
+) -> Result<Compiled, Vec<Diagnostic>> {
+    let (rules, logsources, renderer) = prepare(paths, sources, events)?;
+    let rendered = render_each(&rules, &logsources, &renderer, &|a| {
+        Ok::<_, std::convert::Infallible>(a)
+    })
+    .map_err(|f| match f {
+        Failure::Rules(d) => d,
+        Failure::Sink(never, _) => match never {},
+    })?;
+    let mut artifacts: Vec<Artifact> = rendered.out.into_iter().flatten().collect();
+    artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Compiled {
+        rules,
+        logsources,
+        artifacts,
+        warnings: rendered.warnings,
+    })
+}
+
+/// What `build` wrote.
+pub struct Built {
+    pub rules: usize,
+    pub files: usize,
+    pub warnings: Vec<Diagnostic>,
+}
+
+pub enum BuildError {
+    /// Problems in the rules or templates; nothing was written.
+    Rules(Vec<Diagnostic>),
+    /// Writing failed; the previous output is unchanged. With the warnings of the rules.
+    Io(std::io::Error, Vec<Diagnostic>),
+}
+
+/// Check, then render every rule and write its artifacts as soon as they are rendered, so a
+/// large pack never holds all its artifacts at once; `out` is replaced only when all is done.
+pub fn build(paths: &Paths, sources: &mut SourceMap, out: &Path) -> Result<Built, BuildError> {
+    let (rules, logsources, renderer) =
+        prepare(paths, sources, TestEvents::Skip).map_err(BuildError::Rules)?;
+    let staging = write::Staging::new(out).map_err(|e| BuildError::Io(e, Vec::new()))?;
+    let rendered = render_each(&rules, &logsources, &renderer, &|a| {
+        staging.write(&a).map(|()| a.len())
+    })
+    .map_err(|f| match f {
+        Failure::Rules(d) => BuildError::Rules(d),
+        Failure::Sink(e, warnings) => BuildError::Io(e, warnings),
+    })?;
+    if let Err(e) = staging.commit() {
+        return Err(BuildError::Io(e, rendered.warnings));
+    }
+    Ok(Built {
+        rules: rules.len(),
+        files: rendered.out.iter().sum(),
+        warnings: rendered.warnings,
+    })
+}
+
+/// The checked rules, their log sources, and the loaded templates.
+fn prepare(
+    paths: &Paths,
+    sources: &mut SourceMap,
+    events: TestEvents,
+) -> Result<(Vec<Rule>, Vec<LogSource>, Renderer), Vec<Diagnostic>> {
+    let (rules, logsources) = check(paths, sources, events)?;
     let roots: Vec<PathBuf> = paths
         .overlay
         .iter()
@@ -149,43 +243,83 @@ pub fn compile(paths: &Paths, sources: &mut SourceMap) -> Result<Compiled, Vec<D
         .cloned()
         .collect();
     let renderer = Renderer::load(&roots, sources, &logsources)?;
+    Ok((rules, logsources, renderer))
+}
+
+enum Failure<E> {
+    Rules(Vec<Diagnostic>),
+    /// The sink's first error, and the rules' warnings.
+    Sink(E, Vec<Diagnostic>),
+}
+
+/// What the sink returned for each rule's artifacts, in rule order, then for the pack's; and
+/// the warnings.
+struct Rendering<T> {
+    out: Vec<T>,
+    warnings: Vec<Diagnostic>,
+}
+
+/// Renders every rule, handing its artifacts to `sink` on the worker that rendered them, then
+/// the pack artifacts. Problems in the rules or templates take precedence over sink errors.
+fn render_each<T: Send, E: Send>(
+    rules: &[Rule],
+    logsources: &[LogSource],
+    renderer: &Renderer,
+    sink: &(dyn Fn(Vec<Artifact>) -> Result<T, E> + Sync),
+) -> Result<Rendering<T>, Failure<E>> {
     // Rules render independently, so they use every core; results keep the rules' order.
     use rayon::prelude::*;
-    let results: Vec<Result<render::Rendered, Diagnostic>> = parallel(|| {
+    type Done<T> = (render::PackVars, Vec<Diagnostic>, T);
+    let results: Vec<Result<Done<T>, Failure<E>>> = parallel(|| {
         rules
             .par_iter()
             .filter_map(|rule| {
-                logsources
-                    .iter()
-                    .find(|l| l.name == rule.logsource)
-                    .map(|ls| renderer.render(rule, &rules, ls))
+                let ls = logsources.iter().find(|l| l.name == rule.logsource)?;
+                Some(match renderer.render(rule, rules, ls) {
+                    Ok(r) => match sink(r.artifacts) {
+                        Ok(t) => Ok((r.pack, r.warnings, t)),
+                        Err(e) => Err(Failure::Sink(e, r.warnings)),
+                    },
+                    Err(d) => Err(Failure::Rules(vec![d])),
+                })
             })
             .collect()
     });
-    let mut rendered = Vec::new();
+    let mut packs = Vec::new();
+    let mut rendering = Rendering {
+        out: Vec::new(),
+        warnings: Vec::new(),
+    };
     let mut errors = Vec::new();
+    let mut sink_error = None;
     for r in results {
         match r {
-            Ok(r) => rendered.push(r),
-            Err(d) => errors.push(d),
+            Ok((pack, warnings, t)) => {
+                packs.push(pack);
+                rendering.warnings.extend(warnings);
+                rendering.out.push(t);
+            }
+            Err(Failure::Rules(d)) => errors.extend(d),
+            Err(Failure::Sink(e, warnings)) => {
+                rendering.warnings.extend(warnings);
+                sink_error.get_or_insert(e);
+            }
         }
     }
     if !errors.is_empty() {
-        return Err(errors);
+        return Err(Failure::Rules(errors));
     }
-    let mut artifacts = renderer.render_pack(&rendered).map_err(|d| vec![d])?;
-    let mut warnings = Vec::new();
-    for r in rendered {
-        artifacts.extend(r.artifacts);
-        warnings.extend(r.warnings);
+    if let Some(e) = sink_error {
+        return Err(Failure::Sink(e, rendering.warnings));
     }
-    artifacts.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(Compiled {
-        rules,
-        logsources,
-        artifacts,
-        warnings,
-    })
+    let pack = renderer
+        .render_pack(&packs)
+        .map_err(|d| Failure::Rules(vec![d]))?;
+    match sink(pack) {
+        Ok(t) => rendering.out.push(t),
+        Err(e) => return Err(Failure::Sink(e, rendering.warnings)),
+    }
+    Ok(rendering)
 }
 
 /// JSON for external test engines: per rule, its artifacts (relative to the output folder), its

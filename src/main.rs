@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rulepack::diag::{self, Diagnostic};
 use rulepack::source::SourceMap;
-use rulepack::{Paths, compile, write};
+use rulepack::{BuildError, Paths, TestEvents, compile, write};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -148,7 +148,7 @@ fn main() -> ExitCode {
         }
         Command::ExportTests { input } => {
             let mut sources = SourceMap::default();
-            match compile(&paths(&input), &mut sources) {
+            match compile(&paths(&input), &mut sources, TestEvents::Keep) {
                 Ok(c) => {
                     print_out(&rulepack::tests_manifest(&c, &sources));
                     ExitCode::SUCCESS
@@ -168,10 +168,11 @@ fn main() -> ExitCode {
             rules_filter,
         } => {
             let mut sources = SourceMap::default();
-            let (rules, logsources) = match rulepack::check(&paths(&input), &mut sources) {
-                Ok(r) => r,
-                Err(diags) => return fail(&diags, &sources, input.format),
-            };
+            let (rules, logsources) =
+                match rulepack::check(&paths(&input), &mut sources, TestEvents::Keep) {
+                    Ok(r) => r,
+                    Err(diags) => return fail(&diags, &sources, input.format),
+                };
             let unknown: Vec<&String> = rules_filter
                 .iter()
                 .filter(|n| !rules.iter().any(|r| r.name.0 == **n))
@@ -225,10 +226,11 @@ fn main() -> ExitCode {
                 Err(d) => return fail(&[d], &sources, input.format),
             };
             let lock_path = rulepack::lock::path(&paths.rules);
-            let (rules, logsources) = match rulepack::check_unlocked(&paths, &mut sources) {
-                Ok(r) => r,
-                Err(diags) => return fail(&diags, &sources, input.format),
-            };
+            let (rules, logsources) =
+                match rulepack::check_unlocked(&paths, &mut sources, TestEvents::Skip) {
+                    Ok(r) => r,
+                    Err(diags) => return fail(&diags, &sources, input.format),
+                };
             match rulepack::lock::update(&rules, &logsources, &existing) {
                 Ok(lock) => match std::fs::write(&lock_path, rulepack::lock::render(&lock)) {
                     Ok(()) => {
@@ -245,7 +247,7 @@ fn main() -> ExitCode {
         }
         Command::Diff { input, base, out } => {
             let mut sources = SourceMap::default();
-            let compiled = match compile(&paths(&input), &mut sources) {
+            let compiled = match compile(&paths(&input), &mut sources, TestEvents::Skip) {
                 Ok(c) => c,
                 Err(diags) => return fail(&diags, &sources, input.format),
             };
@@ -282,7 +284,7 @@ fn main() -> ExitCode {
         Command::Check { input } => {
             let mut sources = SourceMap::default();
             let paths = paths(&input);
-            match compile(&paths, &mut sources) {
+            match compile(&paths, &mut sources, TestEvents::Skip) {
                 Ok(c) => {
                     report(&c.warnings, &sources, input.format);
                     eprintln!(
@@ -299,53 +301,56 @@ fn main() -> ExitCode {
         Command::Build { input, out, check } => {
             let mut sources = SourceMap::default();
             let paths = paths(&input);
-            let compiled = match compile(&paths, &mut sources) {
-                Ok(c) => c,
-                Err(diags) => return fail(&diags, &sources, input.format),
-            };
-            report(&compiled.warnings, &sources, input.format);
-            if check {
-                return match write::differences(&out, &compiled.artifacts) {
-                    Ok(d) if d.is_empty() => {
+            if !check {
+                return match rulepack::build(&paths, &mut sources, &out) {
+                    Ok(built) => {
+                        report(&built.warnings, &sources, input.format);
                         eprintln!(
-                            "{} is up to date ({} files)",
+                            "built {} rules into {} ({} files)",
+                            built.rules,
                             out.display(),
-                            compiled.artifacts.len()
+                            built.files
                         );
                         ExitCode::SUCCESS
                     }
-                    Ok(d) => {
-                        for (path, what) in &d {
-                            eprintln!("stale: {}: {what}", out.join(path).display());
-                        }
+                    Err(BuildError::Rules(diags)) => fail(&diags, &sources, input.format),
+                    Err(BuildError::Io(e, warnings)) => {
+                        report(&warnings, &sources, input.format);
                         eprintln!(
-                            "{} is stale: {} files differ; run `rulepack build` and commit the result",
-                            out.display(),
-                            d.len()
+                            "error: cannot write {}: {e} (the previous output is unchanged)",
+                            out.display()
                         );
-                        ExitCode::from(EXIT_STALE)
-                    }
-                    Err(e) => {
-                        eprintln!("error: cannot read {}: {e}", out.display());
                         ExitCode::from(EXIT_IO)
                     }
                 };
             }
-            match write::write_all(&out, &compiled.artifacts) {
-                Ok(()) => {
+            let compiled = match compile(&paths, &mut sources, TestEvents::Skip) {
+                Ok(c) => c,
+                Err(diags) => return fail(&diags, &sources, input.format),
+            };
+            report(&compiled.warnings, &sources, input.format);
+            match write::differences(&out, &compiled.artifacts) {
+                Ok(d) if d.is_empty() => {
                     eprintln!(
-                        "built {} rules into {} ({} files)",
-                        compiled.rules.len(),
+                        "{} is up to date ({} files)",
                         out.display(),
                         compiled.artifacts.len()
                     );
                     ExitCode::SUCCESS
                 }
-                Err(e) => {
+                Ok(d) => {
+                    for (path, what) in &d {
+                        eprintln!("stale: {}: {what}", out.join(path).display());
+                    }
                     eprintln!(
-                        "error: cannot write {}: {e} (the previous output is unchanged)",
-                        out.display()
+                        "{} is stale: {} files differ; run `rulepack build` and commit the result",
+                        out.display(),
+                        d.len()
                     );
+                    ExitCode::from(EXIT_STALE)
+                }
+                Err(e) => {
+                    eprintln!("error: cannot read {}: {e}", out.display());
                     ExitCode::from(EXIT_IO)
                 }
             }
@@ -378,7 +383,7 @@ fn replay(
         };
     }
     let mut sources = SourceMap::default();
-    let (rules, logsources) = match rulepack::check(&paths(input), &mut sources) {
+    let (rules, logsources) = match rulepack::check(&paths(input), &mut sources, TestEvents::Skip) {
         Ok(r) => r,
         Err(diags) => return fail(&diags, &sources, input.format),
     };

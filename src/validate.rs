@@ -3,7 +3,7 @@
 
 use crate::diag::{Code, Diagnostic, did_you_mean};
 use crate::ir::{ArrayName, Case, Cmp, Cond, FieldPath, JsonStep, Op, Pred, StrOp};
-use crate::load::raw::{RawCondition, RawCorrelation, RawOutput, RawRule, S};
+use crate::load::raw::{RawCondition, RawCorrelation, RawOutput, RawRule, S, TestEvent};
 use crate::load::yaml::span_of;
 use crate::model::*;
 use crate::source::{FileId, Span};
@@ -28,8 +28,8 @@ impl Ctx<'_> {
     }
 }
 
-pub fn validate(
-    raw: &RawRule,
+pub fn validate<E: TestEvent>(
+    raw: &RawRule<E>,
     file: FileId,
     logsources: &[LogSource],
 ) -> Result<Rule, Vec<Diagnostic>> {
@@ -46,7 +46,7 @@ pub fn validate(
     }
 }
 
-fn rule(cx: &mut Ctx, raw: &RawRule) -> Option<Rule> {
+fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
     let id = check(
         cx,
         &raw.id,
@@ -816,7 +816,7 @@ fn json_path(cx: &mut Ctx, path: &S<Vec<S<serde_json::Value>>>) -> Option<Vec<Js
     Some(steps)
 }
 
-fn parameters(cx: &mut Ctx, raw: &RawRule) -> Vec<Parameter> {
+fn parameters<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Vec<Parameter> {
     let mut out = Vec::new();
     for (name, p) in &raw.parameters {
         if !is_slug(name) {
@@ -861,7 +861,7 @@ fn is_json_key(k: &str) -> bool {
 
 // ---- outputs, aggregation, schedule, entities, tests --------------------------------------
 
-fn outputs(cx: &mut Ctx, ls: &LogSource, raw: &RawRule) -> Vec<Output> {
+fn outputs<E: TestEvent>(cx: &mut Ctx, ls: &LogSource, raw: &RawRule<E>) -> Vec<Output> {
     let mut out = Vec::new();
     for (column, o) in &raw.output {
         if !is_column(column) {
@@ -953,10 +953,10 @@ fn output(cx: &mut Ctx, ls: &LogSource, column: &str, o: &S<RawOutput>) -> Optio
     })
 }
 
-fn correlation(
+fn correlation<E: TestEvent>(
     cx: &mut Ctx,
     ls: &LogSource,
-    raw: &RawRule,
+    raw: &RawRule<E>,
     k: &S<RawCorrelation>,
 ) -> Option<Correlation> {
     let r = &k.value;
@@ -1136,7 +1136,7 @@ fn duration(cx: &mut Ctx, v: &S<String>) -> Option<Duration> {
     }
 }
 
-fn schedule(cx: &mut Ctx, raw: &RawRule) -> Option<Schedule> {
+fn schedule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Schedule> {
     let s = &raw.schedule;
     let frequency = duration(cx, &s.frequency);
     let lookback = duration(cx, &s.lookback);
@@ -1195,7 +1195,7 @@ fn schedule(cx: &mut Ctx, raw: &RawRule) -> Option<Schedule> {
     })
 }
 
-fn entities(cx: &mut Ctx, raw: &RawRule, outputs: &[Output]) -> Vec<Entity> {
+fn entities<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>, outputs: &[Output]) -> Vec<Entity> {
     let mut out = Vec::new();
     for e in &raw.entities {
         let Some((_, kind, idents)) = EntityKind::ALL
@@ -1257,7 +1257,7 @@ fn entities(cx: &mut Ctx, raw: &RawRule, outputs: &[Output]) -> Vec<Entity> {
     out
 }
 
-fn tests(cx: &mut Ctx, raw: &RawRule) -> Vec<TestCase> {
+fn tests<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Vec<TestCase> {
     let mut out = Vec::new();
     let mut names: HashMap<&str, ()> = HashMap::new();
     for t in &raw.tests {
@@ -1283,11 +1283,9 @@ fn tests(cx: &mut Ctx, raw: &RawRule) -> Vec<TestCase> {
                 continue;
             }
         };
-        let events: Vec<serde_json::Value> = match (&r.event, &r.events) {
-            (Some(e), None) => vec![e.value.clone()],
-            (None, Some(es)) if !es.value.is_empty() => {
-                es.value.iter().map(|e| e.value.clone()).collect()
-            }
+        let events: Vec<&E> = match (&r.event, &r.events) {
+            (Some(e), None) => vec![&e.value],
+            (None, Some(es)) if !es.value.is_empty() => es.value.iter().map(|e| &e.value).collect(),
             _ => {
                 cx.err(
                     &r.name,
@@ -1298,8 +1296,7 @@ fn tests(cx: &mut Ctx, raw: &RawRule) -> Vec<TestCase> {
                 continue;
             }
         };
-        if let Some(bad) = events.iter().find(|e| !e.is_object()) {
-            let _ = bad;
+        if events.iter().any(|e| !e.is_object()) {
             cx.err(
                 &r.name,
                 Code::BadTest,
@@ -1308,6 +1305,10 @@ fn tests(cx: &mut Ctx, raw: &RawRule) -> Vec<TestCase> {
             );
             continue;
         }
+        // Tests read without their events are checked, not kept.
+        let Some(events) = events.iter().map(|e| e.record()).collect() else {
+            continue;
+        };
         out.push(TestCase {
             name: r.name.value.clone(),
             expect_match,

@@ -7,53 +7,74 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-/// Writes `artifacts` as the complete content of `out`.
-pub fn write_all(out: &Path, artifacts: &[Artifact]) -> io::Result<()> {
-    for a in artifacts {
-        check_relative(&a.path)?;
-    }
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".rulepack-build-")
-        .tempdir_in(&parent)?;
-    let dirs: std::collections::BTreeSet<PathBuf> = artifacts
-        .iter()
-        .filter_map(|a| staging.path().join(&a.path).parent().map(Path::to_path_buf))
-        .collect();
-    for dir in &dirs {
-        std::fs::create_dir_all(dir)?;
-    }
-    {
-        use rayon::prelude::*;
-        crate::parallel(|| {
-            artifacts
-                .par_iter()
-                .try_for_each(|a| std::fs::write(staging.path().join(&a.path), &a.content))
-        })?;
-    }
-    let fresh = staging.keep();
-    if out.exists() {
-        let old = tempfile::Builder::new()
-            .prefix(".rulepack-old-")
+/// The new content of `out`, written file by file (from any thread) into a temporary folder
+/// beside it; `commit` swaps it in. Dropped without `commit`, it removes itself and `out` is
+/// untouched.
+pub struct Staging {
+    out: PathBuf,
+    parent: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Staging {
+    pub fn new(out: &Path) -> io::Result<Staging> {
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent)?;
+        let dir = tempfile::Builder::new()
+            .prefix(".rulepack-build-")
             .tempdir_in(&parent)?;
-        let old_path = old.keep();
-        std::fs::remove_dir(&old_path)?;
-        std::fs::rename(out, &old_path)?;
-        if let Err(e) = std::fs::rename(&fresh, out) {
-            // Put the previous output back before reporting.
-            std::fs::rename(&old_path, out)?;
-            let _ = std::fs::remove_dir_all(&fresh);
-            return Err(e);
-        }
-        std::fs::remove_dir_all(&old_path)?;
-    } else {
-        std::fs::rename(&fresh, out)?;
+        Ok(Staging {
+            out: out.to_path_buf(),
+            parent,
+            dir,
+        })
     }
-    Ok(())
+
+    /// Writes each artifact at its path, creating folders as needed.
+    pub fn write(&self, artifacts: &[Artifact]) -> io::Result<()> {
+        for a in artifacts {
+            check_relative(&a.path)?;
+            let path = self.dir.path().join(&a.path);
+            // Folders are few and files many: create a folder only when a write needs it.
+            match std::fs::write(&path, &a.content) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    if let Some(dir) = path.parent() {
+                        std::fs::create_dir_all(dir)?;
+                    }
+                    std::fs::write(&path, &a.content)?;
+                }
+                r => r?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces `out` with what was written.
+    pub fn commit(self) -> io::Result<()> {
+        let (out, parent) = (self.out, self.parent);
+        let fresh = self.dir.keep();
+        if out.exists() {
+            let old = tempfile::Builder::new()
+                .prefix(".rulepack-old-")
+                .tempdir_in(&parent)?;
+            let old_path = old.keep();
+            std::fs::remove_dir(&old_path)?;
+            std::fs::rename(&out, &old_path)?;
+            if let Err(e) = std::fs::rename(&fresh, &out) {
+                // Put the previous output back before reporting.
+                std::fs::rename(&old_path, &out)?;
+                let _ = std::fs::remove_dir_all(&fresh);
+                return Err(e);
+            }
+            std::fs::remove_dir_all(&old_path)?;
+        } else {
+            std::fs::rename(&fresh, &out)?;
+        }
+        Ok(())
+    }
 }
 
 /// Artifact paths come from validated slugs; refuse anything that could leave the folder anyway.

@@ -92,3 +92,52 @@ fn a_huge_file_is_refused_before_parsing() {
     );
     assert!(stderr.contains("huge.yml:1:1"), "{stderr}");
 }
+
+/// `build` and `check` read test events only for their shape; every odd event must get the same
+/// diagnostics as when the events are read whole (as `rulepack test` does).
+#[test]
+fn test_events_read_for_their_shape_give_the_same_diagnostics() {
+    use rulepack::{TestEvents, check_unlocked, source::SourceMap};
+    let rule =
+        std::fs::read_to_string(common::repo().join("tests/fixtures/errors/alias_bomb/rule.yml"))
+            .unwrap();
+    let head = &rule[..rule.find("tests:").unwrap()];
+    let events = [
+        "event: {a: 123456789012345678901234567890}",
+        "event: {a: -123456789012345678901234567890}",
+        "event: {? {x: 1} : 2}",
+        "event: {a: 1, ? [x] : 2}",
+        "event: {1: a, true: c, null: d}",
+        "event: {a: {b: 1, b: 2}}",
+        "event: {a: 1, !!binary aGVsbG8=: 2}",
+        "event: {!!binary aGVsbG8=: 2}",
+        "event: {a: !!binary aGVsbG8=, b: !foo bar, <<: {c: 1}}",
+        "event: {a: .nan}",
+        "event: &e {a: [1, *e]}",
+        "events: [&x {a: 1}, *x, [1]]",
+        "event: hello",
+        "events: []",
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, e) in events.iter().enumerate() {
+        let dir = tmp.path().join(format!("case{i}"));
+        std::fs::create_dir(&dir).unwrap();
+        let text = format!("{head}tests:\n  - name: t\n    expect: match\n    {e}\n");
+        std::fs::write(dir.join("rule.yml"), text).unwrap();
+    }
+    let diags = |events: TestEvents| -> Vec<String> {
+        let mut sources = SourceMap::default();
+        match check_unlocked(&common::paths(tmp.path()), &mut sources, events) {
+            Ok(_) => panic!("every case has a problem"),
+            Err(d) => d
+                .iter()
+                .map(|d| rulepack::diag::render_human(d, &sources, false))
+                .collect(),
+        }
+    };
+    let kept = diags(TestEvents::Keep);
+    // Nine cases are refused (the others are valid events); every case repeats the id and name.
+    let refused = kept.iter().filter(|d| !d.contains("already used")).count();
+    assert_eq!(refused, 9, "{kept:#?}");
+    assert_eq!(kept, diags(TestEvents::Skip));
+}

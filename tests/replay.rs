@@ -8,7 +8,7 @@ use rulepack::model::Rule;
 use rulepack::replay::{self, Options, Pack};
 use rulepack::source::SourceMap;
 use rulepack::taxonomy::LogSource;
-use rulepack::{Paths, check_unlocked};
+use rulepack::{Paths, TestEvents, check_unlocked};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -25,7 +25,7 @@ fn pack() -> (Vec<Rule>, Vec<LogSource>) {
         overlay: None,
     };
     let mut sources = SourceMap::default();
-    match check_unlocked(&paths, &mut sources) {
+    match check_unlocked(&paths, &mut sources, TestEvents::Keep) {
         Ok(p) => p,
         Err(d) => panic!("the pack does not load: {} problems", d.len()),
     }

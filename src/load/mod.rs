@@ -6,12 +6,8 @@ pub mod yaml;
 use crate::diag::{Code, Diagnostic};
 use crate::source::{FileId, SourceMap};
 use raw::RawRule;
+use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
-
-pub struct LoadedRule {
-    pub file: FileId,
-    pub raw: RawRule,
-}
 
 /// Rule files under `dir`, recursively, in a stable order.
 pub fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
@@ -84,12 +80,8 @@ pub fn read_source(path: &Path, sources: &mut SourceMap) -> Result<FileId, Diagn
     Ok(sources.add(path, text))
 }
 
-/// Loads every rule file; one diagnostic per file that cannot be read or parsed.
-pub fn load_rules(
-    paths: &[PathBuf],
-    sources: &mut SourceMap,
-) -> (Vec<LoadedRule>, Vec<Diagnostic>) {
-    use rayon::prelude::*;
+/// Reads every file into the source map; one diagnostic per file that cannot be read.
+pub fn read_sources(paths: &[PathBuf], sources: &mut SourceMap) -> (Vec<FileId>, Vec<Diagnostic>) {
     let mut files = Vec::new();
     let mut diags = Vec::new();
     for path in paths {
@@ -98,20 +90,25 @@ pub fn load_rules(
             Err(d) => diags.push(d),
         }
     }
-    // Parsing dominates loading and files are independent: parse on every core, keep the order.
-    let shared: &SourceMap = sources;
-    let parsed: Vec<Result<LoadedRule, Diagnostic>> = crate::parallel(|| {
+    (files, diags)
+}
+
+/// Parses each file as a rule and hands the result to `then`, on every core; results keep the
+/// files' order. Parsing dominates loading and files are independent.
+pub fn parse_each<E, T>(
+    sources: &SourceMap,
+    files: &[FileId],
+    then: impl Fn(FileId, Result<RawRule<E>, Diagnostic>) -> T + Sync + Send,
+) -> Vec<T>
+where
+    E: DeserializeOwned + Send,
+    T: Send,
+{
+    use rayon::prelude::*;
+    crate::parallel(|| {
         files
             .par_iter()
-            .map(|&file| yaml::parse::<RawRule>(shared, file).map(|raw| LoadedRule { file, raw }))
+            .map(|&file| then(file, yaml::parse::<RawRule<E>>(sources, file)))
             .collect()
-    });
-    let mut rules = Vec::new();
-    for p in parsed {
-        match p {
-            Ok(r) => rules.push(r),
-            Err(d) => diags.push(d),
-        }
-    }
-    (rules, diags)
+    })
 }

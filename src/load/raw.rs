@@ -9,13 +9,17 @@ use serde_saphyr::Spanned;
 /// A position-carrying value; the schema shows only the inner type.
 pub type S<T> = Spanned<T>;
 
+/// `E` is what a test event is read into: the whole record (`serde_json::Value`) for the commands
+/// that run tests, only its `EventShape` for those that do not (building the events is most of
+/// the cost of reading a rule).
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, bound(deserialize = "E: Deserialize<'de>"))]
 #[schemars(
     title = "rulepack rule",
-    description = "One vendor-neutral detection rule."
+    description = "One vendor-neutral detection rule.",
+    rename = "RawRule"
 )]
-pub struct RawRule {
+pub struct RawRule<E = serde_json::Value> {
     /// Immutable UUID of the rule; never reuse or change it.
     #[schemars(
         with = "String",
@@ -93,7 +97,7 @@ pub struct RawRule {
     /// Events in Microsoft Graph directoryAudit shape with the expected verdict.
     #[serde(default)]
     #[schemars(with = "Vec<RawTest>")]
-    pub tests: Vec<S<RawTest>>,
+    pub tests: Vec<S<RawTest<E>>>,
 }
 
 #[derive(Debug, JsonSchema)]
@@ -292,8 +296,9 @@ pub struct RawEntity {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawTest {
+#[serde(deny_unknown_fields, bound(deserialize = "E: Deserialize<'de>"))]
+#[schemars(rename = "RawTest")]
+pub struct RawTest<E = serde_json::Value> {
     #[schemars(with = "String")]
     pub name: S<String>,
     /// match or no_match.
@@ -304,11 +309,166 @@ pub struct RawTest {
     #[serde(default)]
     pub note: Option<S<String>>,
     /// One Microsoft Graph directoryAudit record.
-    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    // The schema's default is written out: schemars drops it for a field of generic type.
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>", extend("default" = null))]
     #[serde(default)]
-    pub event: Option<S<serde_json::Value>>,
+    pub event: Option<S<E>>,
     /// Several records, in time order, for aggregations and multi-event rules.
-    #[schemars(with = "Option<Vec<serde_json::Map<String, serde_json::Value>>>")]
+    #[schemars(with = "Option<Vec<serde_json::Map<String, serde_json::Value>>>", extend("default" = null))]
     #[serde(default)]
-    pub events: Option<S<Vec<S<serde_json::Value>>>>,
+    pub events: Option<S<Vec<S<E>>>>,
+}
+
+/// What validation needs of a test event: whether it is a mapping.
+pub trait TestEvent {
+    fn is_object(&self) -> bool;
+    /// The record, when it was read.
+    fn record(&self) -> Option<serde_json::Value>;
+}
+
+impl TestEvent for serde_json::Value {
+    fn is_object(&self) -> bool {
+        serde_json::Value::is_object(self)
+    }
+    fn record(&self) -> Option<serde_json::Value> {
+        Some(self.clone())
+    }
+}
+
+/// A test event read without keeping it. It makes the YAML reader take the same steps as reading
+/// a `serde_json::Value` (the same calls, types and expectations), so every error the full read
+/// reports (wrong key types, numbers out of range, alias budgets) is reported here too.
+#[derive(Debug, Clone, Copy)]
+pub struct EventShape {
+    object: bool,
+}
+
+impl TestEvent for EventShape {
+    fn is_object(&self) -> bool {
+        self.object
+    }
+    fn record(&self) -> Option<serde_json::Value> {
+        None
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EventShape {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ShapeVisitor)
+    }
+}
+
+const OTHER: EventShape = EventShape { object: false };
+
+/// Mirrors serde_json's `ValueVisitor`: the same methods accept, the rest keep serde's defaults.
+struct ShapeVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ShapeVisitor {
+    type Value = EventShape;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+    fn visit_bool<Er>(self, _: bool) -> Result<EventShape, Er> {
+        Ok(OTHER)
+    }
+    fn visit_i64<Er>(self, _: i64) -> Result<EventShape, Er> {
+        Ok(OTHER)
+    }
+    fn visit_i128<Er: serde::de::Error>(self, v: i128) -> Result<EventShape, Er> {
+        serde_json::Number::deserialize(serde::de::value::I128Deserializer::new(v)).map(|_| OTHER)
+    }
+    fn visit_u64<Er>(self, _: u64) -> Result<EventShape, Er> {
+        Ok(OTHER)
+    }
+    fn visit_u128<Er: serde::de::Error>(self, v: u128) -> Result<EventShape, Er> {
+        serde_json::Number::deserialize(serde::de::value::U128Deserializer::new(v)).map(|_| OTHER)
+    }
+    fn visit_f64<Er>(self, _: f64) -> Result<EventShape, Er> {
+        Ok(OTHER)
+    }
+    fn visit_str<Er>(self, _: &str) -> Result<EventShape, Er> {
+        Ok(OTHER)
+    }
+    fn visit_string<Er>(self, _: String) -> Result<EventShape, Er> {
+        Ok(OTHER)
+    }
+    fn visit_none<Er>(self) -> Result<EventShape, Er> {
+        Ok(OTHER)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<EventShape, D::Error> {
+        EventShape::deserialize(d)
+    }
+    fn visit_unit<Er>(self) -> Result<EventShape, Er> {
+        Ok(OTHER)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<EventShape, A::Error> {
+        while seq.next_element::<EventShape>()?.is_some() {}
+        Ok(OTHER)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<EventShape, A::Error> {
+        // serde_json reads the first key with `deserialize_str` and the others as `String`s.
+        if map.next_key_seed(FirstKey)?.is_some() {
+            map.next_value::<EventShape>()?;
+            while map
+                .next_entry_seed(Key, std::marker::PhantomData::<EventShape>)?
+                .is_some()
+            {}
+        }
+        Ok(EventShape { object: true })
+    }
+}
+
+/// serde_json's `KeyClassifier`: a key read with `deserialize_str`, accepting strings only.
+struct FirstKey;
+
+impl<'de> serde::de::DeserializeSeed<'de> for FirstKey {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for FirstKey {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_str<Er>(self, _: &str) -> Result<(), Er> {
+        Ok(())
+    }
+    fn visit_string<Er>(self, _: String) -> Result<(), Er> {
+        Ok(())
+    }
+}
+
+/// A later key, read as serde reads a `String` (`deserialize_string`; UTF-8 bytes accepted).
+struct Key;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Key {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_string(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for Key {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_str<Er>(self, _: &str) -> Result<(), Er> {
+        Ok(())
+    }
+    fn visit_string<Er>(self, _: String) -> Result<(), Er> {
+        Ok(())
+    }
+    fn visit_bytes<Er: serde::de::Error>(self, v: &[u8]) -> Result<(), Er> {
+        std::str::from_utf8(v)
+            .map(|_| ())
+            .map_err(|_| Er::invalid_value(serde::de::Unexpected::Bytes(v), &self))
+    }
+    fn visit_byte_buf<Er: serde::de::Error>(self, v: Vec<u8>) -> Result<(), Er> {
+        self.visit_bytes(&v)
+    }
 }

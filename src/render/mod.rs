@@ -16,10 +16,10 @@ use crate::model::{AggFunction, CorrelationKind, Logic, Output, Rule, StageRef, 
 use crate::source::SourceMap;
 use crate::taxonomy::LogSource;
 use backend::{Backend, Style, Support};
+use indexmap::IndexMap;
 use serde::Serialize;
-use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
-use tera::{Context, Kwargs, State, Tera};
+use tera::{Context, Kwargs, State, Tera, Value};
 
 /// The backends rulepack ships, in output order.
 pub const BACKENDS: &[&str] = &["sentinel", "splunk", "sigma"];
@@ -33,16 +33,21 @@ pub struct Artifact {
     pub primary: bool,
 }
 
-/// One rule rendered: its artifacts, its warnings, and the variables each backend's templates
-/// saw, which the pack artifacts receive again as `rules`.
+/// One rule rendered: its artifacts, its warnings, and what the pack artifacts need of it.
 pub struct Rendered {
     pub artifacts: Vec<Artifact>,
     pub warnings: Vec<Diagnostic>,
-    vars: Vec<Map<String, Value>>,
+    pub pack: PackVars,
 }
+
+/// The variables each backend's templates saw for one rule, which the pack artifacts receive
+/// again as `rules`. Template values share their contents, so keeping them costs no copy.
+pub struct PackVars(Vec<Value>);
 
 pub struct Renderer {
     backends: Vec<Backend>,
+    /// Each backend's `constants` as a template value, converted once.
+    constants: Vec<Value>,
     tera: Tera,
 }
 
@@ -140,6 +145,7 @@ impl Renderer {
         logsources: &[LogSource],
     ) -> Result<Renderer, Vec<Diagnostic>> {
         let mut backends = Vec::new();
+        let mut constants = Vec::new();
         let mut diags = Vec::new();
         let mut tera = Tera::default();
         tera.autoescape_on(Vec::<&str>::new());
@@ -167,12 +173,23 @@ impl Renderer {
                     ));
                 }
             }
-            if ok {
-                backends.push(b);
+            if !ok {
+                continue;
+            }
+            match to_value(&b.fields.constants, &b.templates[0].path) {
+                Ok(c) => {
+                    constants.push(c);
+                    backends.push(b);
+                }
+                Err(d) => diags.push(d),
             }
         }
         if diags.is_empty() {
-            Ok(Renderer { backends, tera })
+            Ok(Renderer {
+                backends,
+                constants,
+                tera,
+            })
         } else {
             Err(diags)
         }
@@ -232,25 +249,27 @@ impl Renderer {
                 .collect(),
             columns: rule.outputs.iter().map(|o| o.column.0.as_str()).collect(),
         };
+        // The rule's view is the same for every backend: convert it once.
+        let rule_value = Value::try_from_serializable(&view);
         let mut out = Rendered {
             artifacts: Vec::new(),
             warnings: Vec::new(),
-            vars: Vec::new(),
+            pack: PackVars(Vec::new()),
         };
-        for b in &self.backends {
+        for (b, constants) in self.backends.iter().zip(&self.constants) {
             let name = &b.config.name;
             let fail = |m: error::RenderError| {
                 Diagnostic::error(Code::Template, format!("{name} backend: {m}"))
                     .in_file(Path::new("templates").join(name))
             };
-            let mut vars = Map::new();
-            put(&mut vars, "rule", &view);
-            put(&mut vars, "c", &b.fields.constants);
-            put(
-                &mut vars,
-                "agg",
-                &rule.aggregation().map(|a| agg_view(b, rule, a)),
-            );
+            let path = &b.templates[0].path;
+            // In this order: templates that iterate over a rule's variables see it.
+            let mut vars: IndexMap<&'static str, Value> = IndexMap::new();
+            let rule_value = rule_value.as_ref().map_err(|e| context_diag(path, e))?;
+            vars.insert("rule", rule_value.clone());
+            vars.insert("c", constants.clone());
+            let agg = rule.aggregation().map(|a| agg_view(b, rule, a));
+            vars.insert("agg", to_value(&agg, path)?);
             if let Some((c, _, _, key)) = &stages {
                 let reason = match b.config.correlations.get(&c.kind) {
                     None => Some(format!(
@@ -283,8 +302,8 @@ impl Renderer {
                             "the {name} pack lists it as omitted; the other backends carry the rule"
                         )),
                     );
-                    put(&mut vars, "omitted", &reason);
-                    out.vars.push(vars);
+                    vars.insert("omitted", Value::from(reason));
+                    out.pack.0.push(Value::from(vars));
                     continue;
                 }
             }
@@ -293,7 +312,7 @@ impl Renderer {
                     let plan = query::Walker::new(b, ls, &rule.name.0)
                         .plan(ir, &outputs, &rule.parameters)
                         .map_err(fail)?;
-                    put(&mut vars, "plan", &plan);
+                    vars.insert("plan", to_value(&plan, path)?);
                 }
                 (Style::Query, None, Some((c, first, then, key))) => {
                     let stage = |r: &Rule, cond: &Cond, outs: &[(Output, Option<Cond>)]| {
@@ -334,21 +353,23 @@ impl Renderer {
                         }
                     }
                     let frequency = rule.schedule.frequency.minutes;
-                    put(
-                        &mut vars,
+                    vars.insert(
                         "corr",
-                        &CorrView {
-                            kind: c.kind,
-                            by: c.key.field.0.clone(),
-                            within: c.within.text.clone(),
-                            within_seconds: c.within.minutes * 60,
-                            anchor_from: duration_text(c.within.minutes + frequency),
-                            anchor_from_seconds: (c.within.minutes + frequency) * 60,
-                            frequency_seconds: frequency * 60,
-                            preamble,
-                            first: first_views,
-                            then: then_view,
-                        },
+                        to_value(
+                            &CorrView {
+                                kind: c.kind,
+                                by: c.key.field.0.clone(),
+                                within: c.within.text.clone(),
+                                within_seconds: c.within.minutes * 60,
+                                anchor_from: duration_text(c.within.minutes + frequency),
+                                anchor_from_seconds: (c.within.minutes + frequency) * 60,
+                                frequency_seconds: frequency * 60,
+                                preamble,
+                                first: first_views,
+                                then: then_view,
+                            },
+                            path,
+                        )?,
                     );
                 }
                 (Style::Sigma, None, Some((c, first, then, key))) => {
@@ -362,27 +383,28 @@ impl Renderer {
                     }
                     let then_det = dets.pop();
                     let first_det = dets.pop();
-                    put(&mut vars, "sigma_description", &description);
-                    put(
-                        &mut vars,
+                    vars.insert("sigma_description", to_value(&description, path)?);
+                    vars.insert(
                         "correlation_id",
-                        &derived_uuid(&rule.id.0, "correlation"),
+                        to_value(&derived_uuid(&rule.id.0, "correlation"), path)?,
                     );
-                    put(&mut vars, "first_id", &derived_uuid(&rule.id.0, "first"));
-                    put(&mut vars, "then_id", &derived_uuid(&rule.id.0, "then"));
-                    put(&mut vars, "first_detection", &first_det);
-                    put(&mut vars, "then_detection", &then_det);
-                    put(
-                        &mut vars,
-                        "corr",
-                        &serde_json::json!({
+                    vars.insert(
+                        "first_id",
+                        to_value(&derived_uuid(&rule.id.0, "first"), path)?,
+                    );
+                    vars.insert(
+                        "then_id",
+                        to_value(&derived_uuid(&rule.id.0, "then"), path)?,
+                    );
+                    vars.insert("first_detection", to_value(&first_det, path)?);
+                    vars.insert("then_detection", to_value(&then_det, path)?);
+                    vars.insert("corr", to_value(&serde_json::json!({
                             "kind": c.kind,
                             "within": c.within.text,
                             "first_rules": first.iter().map(|(r, _)| r.name.0.clone()).collect::<Vec<_>>(),
                             "then_rule": then.0.name.0,
                             "group_by": b.fields.fields.get(&key.0.field.0),
-                        }),
-                    );
+                        }), path)?);
                 }
                 (_, _, _) => {
                     let Some(ir) = &ir else {
@@ -391,23 +413,24 @@ impl Renderer {
                     let det = sigma::detection(b, ir).map_err(fail)?;
                     let mut description = rule.description.clone();
                     note_approximations(rule, &det, &mut description, &mut out.warnings);
-                    put(&mut vars, "sigma_description", &description);
-                    put(
-                        &mut vars,
+                    vars.insert("sigma_description", to_value(&description, path)?);
+                    vars.insert(
                         "correlation_id",
-                        &derived_uuid(&rule.id.0, "correlation"),
+                        to_value(&derived_uuid(&rule.id.0, "correlation"), path)?,
                     );
-                    put(&mut vars, "detection", &det);
+                    vars.insert("detection", to_value(&det, path)?);
                 }
             }
-            // One context per rule and backend: converting the variables is a large part of
-            // the cost of a template render.
-            let mut ctx = context(&vars, &b.templates[0].path)?;
+            let mut ctx = Context::new();
+            for (k, v) in &vars {
+                ctx.insert_value(*k, v.clone());
+            }
             for (i, a) in b.config.artifacts.iter().enumerate() {
                 let text = self.render_one(&b.templates[i], &ctx)?;
                 if i == 0 {
-                    ctx.insert("primary", &text);
-                    put(&mut vars, "primary", &text);
+                    let primary = Value::from(text.as_str());
+                    ctx.insert_value("primary", primary.clone());
+                    vars.insert("primary", primary);
                 }
                 let file = a.file.replace("{name}", &rule.name.0);
                 out.artifacts.push(Artifact {
@@ -417,31 +440,40 @@ impl Renderer {
                     primary: i == 0,
                 });
             }
-            out.vars.push(vars);
+            out.pack.0.push(Value::from(vars));
         }
         Ok(out)
     }
 
-    /// Renders the pack-level artifacts of every backend from all rules' variables.
-    pub fn render_pack(&self, rendered: &[Rendered]) -> Result<Vec<Artifact>, Diagnostic> {
-        let mut artifacts = Vec::new();
-        for (i, b) in self.backends.iter().enumerate() {
-            let rules: Vec<&Map<String, Value>> = rendered.iter().map(|r| &r.vars[i]).collect();
-            let mut ctx = Context::new();
-            ctx.insert("rules", &rules);
-            ctx.insert("c", &b.fields.constants);
-            for (j, a) in b.config.pack_artifacts.iter().enumerate() {
-                let t = &b.templates[b.config.artifacts.len() + j];
-                let text = self.render_one(t, &ctx)?;
-                artifacts.push(Artifact {
-                    path: Path::new(&b.config.name).join(&a.file),
-                    content: text,
-                    rule: None,
-                    primary: false,
-                });
-            }
-        }
-        Ok(artifacts)
+    /// Renders the pack-level artifacts of every backend from all rules' variables; the
+    /// artifacts render in parallel, each over every rule.
+    pub fn render_pack(&self, rules: &[PackVars]) -> Result<Vec<Artifact>, Diagnostic> {
+        use rayon::prelude::*;
+        let jobs: Vec<(usize, usize)> = self
+            .backends
+            .iter()
+            .enumerate()
+            .flat_map(|(i, b)| (0..b.config.pack_artifacts.len()).map(move |j| (i, j)))
+            .collect();
+        let results: Vec<Result<Artifact, Diagnostic>> = crate::parallel(|| {
+            jobs.par_iter()
+                .map(|&(i, j)| {
+                    let b = &self.backends[i];
+                    let vars: Vec<&Value> = rules.iter().map(|r| &r.0[i]).collect();
+                    let mut ctx = Context::new();
+                    ctx.insert_value("rules", to_value(&vars, &b.templates[0].path)?);
+                    ctx.insert_value("c", self.constants[i].clone());
+                    let t = &b.templates[b.config.artifacts.len() + j];
+                    Ok(Artifact {
+                        path: Path::new(&b.config.name).join(&b.config.pack_artifacts[j].file),
+                        content: self.render_one(t, &ctx)?,
+                        rule: None,
+                        primary: false,
+                    })
+                })
+                .collect()
+        });
+        results.into_iter().collect()
     }
 
     fn render_one(&self, t: &backend::Template, ctx: &Context) -> Result<String, Diagnostic> {
@@ -456,16 +488,13 @@ impl Renderer {
     }
 }
 
-fn context(vars: &Map<String, Value>, path: &Path) -> Result<Context, Diagnostic> {
-    Context::from_serialize(vars)
-        .map_err(|e| template_diag(path, &e, "the template context could not be built"))
+/// A template value, converted straight from the Rust value.
+fn to_value<T: Serialize + ?Sized>(value: &T, path: &Path) -> Result<Value, Diagnostic> {
+    Value::try_from_serializable(value).map_err(|e| context_diag(path, &e))
 }
 
-fn put<T: Serialize + ?Sized>(vars: &mut Map<String, Value>, key: &str, value: &T) {
-    vars.insert(
-        key.to_string(),
-        serde_json::to_value(value).unwrap_or(Value::Null),
-    );
+fn context_diag(path: &Path, e: &tera::Error) -> Diagnostic {
+    template_diag(path, e, "the template context could not be built")
 }
 
 fn agg_view(b: &Backend, rule: &Rule, a: &crate::model::Aggregation) -> AggView {

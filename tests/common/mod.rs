@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use rulepack::source::SourceMap;
-use rulepack::{Compiled, Paths, compile};
+use rulepack::{Compiled, Paths, TestEvents, compile};
 use std::path::{Path, PathBuf};
 
 pub fn repo() -> PathBuf {
@@ -25,7 +25,7 @@ pub fn compile_pack() -> Compiled {
 
 pub fn compile_dir(rules: &Path) -> Compiled {
     let mut sources = SourceMap::default();
-    match compile(&paths(rules), &mut sources) {
+    match compile(&paths(rules), &mut sources, TestEvents::Keep) {
         Ok(c) => c,
         Err(diags) => {
             let text: Vec<String> = diags
