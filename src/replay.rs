@@ -56,9 +56,9 @@ use crate::model::{AggFunction, CorrelationKind, Rule, Severity};
 use crate::taxonomy::LogSource;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -388,17 +388,7 @@ impl<'a> Pack<'a> {
         self.rules
             .iter()
             .map(|r| match (r.rule.aggregation(), &r.stages) {
-                (_, Some(s)) => Stage::Correlation(CorrState {
-                    kind: s.kind,
-                    within: s.within,
-                    latest: HashMap::new(),
-                    pending: BTreeMap::new(),
-                    pending_by_key: HashMap::new(),
-                    watermark: None,
-                    swept_at: i64::MIN,
-                    seq: 0,
-                    untimed: 0,
-                }),
+                (_, Some(s)) => Stage::Correlation(CorrState::new(s.kind, s.within)),
                 (None, None) => Stage::Each,
                 (Some(a), None) => Stage::Aggregation(AggState {
                     window: (a.window.minutes as i64 * 60).max(1),
@@ -593,30 +583,64 @@ struct CorrState {
     within: i64,
     /// Sequence: per key, the latest `first` match (time, stage index).
     latest: HashMap<String, (i64, usize)>,
-    /// Absence: `first` matches whose window is still open, by (window end, arrival).
-    pending: BTreeMap<(i64, u64), Pending>,
-    pending_by_key: HashMap<String, Vec<(i64, u64)>>,
+    /// Absence: windows in arrival order, so (records being in time order) in order of their
+    /// end; a window a `then` match closed stays, dead, until it reaches the front.
+    windows: VecDeque<Window>,
+    /// The arrival number of `windows[0]`.
+    base: u64,
+    /// (key hash, arrival number) of the windows still open.
+    open_by_key: BTreeSet<(u64, u64)>,
+    /// Absence: the hit lines of open windows. A week of invitations can be many; only their
+    /// place in this file stays in memory.
+    spill: Option<File>,
+    spill_len: u64,
     /// The latest record time seen (every record, not only matches).
     watermark: Option<i64>,
     /// Sequence: the watermark at the last eviction of expired keys.
     swept_at: i64,
-    seq: u64,
     untimed: u64,
 }
 
-/// An absence hit waiting for its window to close.
-struct Pending {
-    key: String,
-    file: usize,
-    record: u64,
-    time: Option<String>,
-    entities: Map<String, Value>,
+/// An absence window: when it ends, its key, and where its hit line is spilled.
+struct Window {
+    end: i64,
+    key: u64,
+    at: u64,
+    len: u32,
+    open: bool,
+}
+
+/// Keys are kept as 64-bit hashes: two keys colliding (about 1 in 10^9 for 10^5 open windows)
+/// could let one key's `then` close the other's window.
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
 }
 
 impl CorrState {
-    fn advance(&mut self, t: i64) -> Vec<Pending> {
+    fn new(kind: CorrelationKind, within: i64) -> CorrState {
+        CorrState {
+            kind,
+            within,
+            latest: HashMap::new(),
+            windows: VecDeque::new(),
+            base: 0,
+            open_by_key: BTreeSet::new(),
+            spill: None,
+            spill_len: 0,
+            watermark: None,
+            swept_at: i64::MIN,
+            untimed: 0,
+        }
+    }
+
+    /// Moves the clock to `t`; returns the hit lines of the absence windows that closed.
+    fn advance(&mut self, t: i64) -> io::Result<Vec<Vec<u8>>> {
         let wm = self.watermark.map_or(t, |m| m.max(t));
         self.watermark = Some(wm);
+        let mut closed = Vec::new();
         match self.kind {
             CorrelationKind::Sequence => {
                 // Keys whose latest first match is a whole window old can pair no more.
@@ -626,27 +650,32 @@ impl CorrState {
                         .retain(|_, (ft, _)| ft.saturating_add(within) >= wm);
                     self.swept_at = wm;
                 }
-                Vec::new()
             }
             CorrelationKind::Absence => {
-                let mut closed = Vec::new();
-                while let Some(entry) = self.pending.first_entry() {
-                    if entry.key().0 > wm {
+                while let Some(w) = self.windows.front() {
+                    if w.open && w.end > wm {
                         break;
                     }
-                    let slot = *entry.key();
-                    let p = entry.remove();
-                    if let Some(v) = self.pending_by_key.get_mut(&p.key) {
-                        v.retain(|s| *s != slot);
-                        if v.is_empty() {
-                            self.pending_by_key.remove(&p.key);
+                    if w.open {
+                        self.open_by_key.remove(&(w.key, self.base));
+                        let mut line = vec![0; w.len as usize];
+                        if let Some(f) = self.spill.as_mut() {
+                            f.seek(SeekFrom::Start(w.at))?;
+                            f.read_exact(&mut line)?;
                         }
+                        closed.push(line);
                     }
-                    closed.push(p);
+                    self.windows.pop_front();
+                    self.base += 1;
                 }
-                closed
             }
         }
+        Ok(closed)
+    }
+
+    /// Absence windows still open.
+    fn open_windows(&self) -> u64 {
+        self.open_by_key.len() as u64
     }
 
     /// Sequence: the time of the first match this `then` match at `t` pairs with.
@@ -674,30 +703,43 @@ impl CorrState {
 
     /// Absence: a `then` match closes every open window of its key that it falls in.
     fn resolve(&mut self, key: &str, t: i64) {
-        let Some(slots) = self.pending_by_key.get_mut(key) else {
-            return;
-        };
-        let within = self.within;
-        let (hit, kept): (Vec<_>, Vec<_>) = slots
-            .iter()
-            .partition(|(end, _)| end.saturating_sub(within) <= t && t <= *end);
-        *slots = kept;
-        if slots.is_empty() {
-            self.pending_by_key.remove(key);
-        }
-        for slot in hit {
-            self.pending.remove(&slot);
+        let k = key_hash(key);
+        let seqs: Vec<u64> = self
+            .open_by_key
+            .range((k, 0)..=(k, u64::MAX))
+            .map(|(_, seq)| *seq)
+            .collect();
+        for seq in seqs {
+            let Some(w) = self.windows.get_mut((seq - self.base) as usize) else {
+                continue;
+            };
+            if w.end.saturating_sub(self.within) <= t && t <= w.end {
+                w.open = false;
+                self.open_by_key.remove(&(k, seq));
+            }
         }
     }
 
-    fn open(&mut self, t: i64, p: Pending) {
-        let slot = (t.saturating_add(self.within), self.seq);
-        self.seq += 1;
-        self.pending_by_key
-            .entry(p.key.clone())
-            .or_default()
-            .push(slot);
-        self.pending.insert(slot, p);
+    /// Absence: opens the window of a `first` match at `t`, whose hit line is `line`.
+    fn open(&mut self, t: i64, key: &str, line: &[u8]) -> io::Result<()> {
+        let spill = match &mut self.spill {
+            Some(f) => f,
+            None => self.spill.insert(tempfile::tempfile()?),
+        };
+        spill.seek(SeekFrom::Start(self.spill_len))?;
+        spill.write_all(line)?;
+        let w = Window {
+            end: t.saturating_add(self.within),
+            key: key_hash(key),
+            at: self.spill_len,
+            len: u32::try_from(line.len()).map_err(|_| io::Error::other("hit line over 4 GiB"))?,
+            open: true,
+        };
+        self.spill_len += line.len() as u64;
+        self.open_by_key
+            .insert((w.key, self.base + self.windows.len() as u64));
+        self.windows.push_back(w);
+        Ok(())
     }
 }
 
@@ -1360,9 +1402,17 @@ fn severity_str(s: Severity) -> &'static str {
     }
 }
 
+/// What stopped the ordered stage: the output, or the file that holds open absence windows.
+enum Failed {
+    Write(io::Error),
+    Spill(io::Error),
+}
+
 /// A failure that ends the replay (records never do).
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
+    #[error("cannot keep the open absence windows in a temporary file: {0}")]
+    Spill(io::Error),
     #[error("cannot read {path}: {source}")]
     Read { path: String, source: io::Error },
     #[error("cannot write the hits: {0}")]
@@ -1533,24 +1583,14 @@ fn collect(
                     if let Some(t) = r.time.as_deref().and_then(parse_time) {
                         for (i, st) in stages.iter_mut().enumerate() {
                             let Stage::Correlation(c) = st else { continue };
-                            for p in c.advance(t) {
+                            let closed = match c.advance(t) {
+                                Ok(c) => c,
+                                Err(e) => break 'run Err(Failed::Spill(e)),
+                            };
+                            for line in closed {
                                 hits[i] += 1;
-                                let pr = &pack.rules[i];
-                                let hit = HitLine {
-                                    rule_id: &pr.rule.id.0,
-                                    rule: &pr.rule.name.0,
-                                    severity: pr.rule.severity,
-                                    file: &names[p.file],
-                                    record: p.record,
-                                    time: p.time.as_deref(),
-                                    window: None,
-                                    entities: p.entities,
-                                };
-                                line.clear();
-                                let _ = serde_json::to_writer(&mut line, &hit);
-                                line.push(b'\n');
                                 if let Err(e) = w.write_all(&line) {
-                                    break 'run Err(e);
+                                    break 'run Err(Failed::Write(e));
                                 }
                             }
                         }
@@ -1618,16 +1658,22 @@ fn collect(
                                             c.resolve(&key, t);
                                         }
                                         if first.is_some() {
-                                            c.open(
-                                                t,
-                                                Pending {
-                                                    key,
-                                                    file,
-                                                    record: index,
-                                                    time: r.time.clone(),
-                                                    entities,
-                                                },
-                                            );
+                                            let hit = HitLine {
+                                                rule_id: &pr.rule.id.0,
+                                                rule: &pr.rule.name.0,
+                                                severity: pr.rule.severity,
+                                                file: &names[file],
+                                                record: index,
+                                                time: r.time.as_deref(),
+                                                window: None,
+                                                entities,
+                                            };
+                                            line.clear();
+                                            let _ = serde_json::to_writer(&mut line, &hit);
+                                            line.push(b'\n');
+                                            if let Err(e) = c.open(t, &key, &line) {
+                                                break 'run Err(Failed::Spill(e));
+                                            }
                                         }
                                         continue;
                                     }
@@ -1651,13 +1697,13 @@ fn collect(
                         let _ = serde_json::to_writer(&mut line, &hit);
                         line.push(b'\n');
                         if let Err(e) = w.write_all(&line) {
-                            break 'run Err(e);
+                            break 'run Err(Failed::Write(e));
                         }
                     }
                 }
             }
         }
-        w.flush()
+        w.flush().map_err(Failed::Write)
     };
     summary.hits = pack
         .rules
@@ -1679,19 +1725,18 @@ fn collect(
         .iter()
         .zip(&stages)
         .filter_map(|(r, s)| match s {
-            Stage::Correlation(c) => {
-                Some((r.rule.name.0.clone(), c.pending.len() as u64, c.untimed))
-            }
+            Stage::Correlation(c) => Some((r.rule.name.0.clone(), c.open_windows(), c.untimed)),
             _ => None,
         })
         .collect();
     match result {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+        Err(Failed::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
             summary.stopped_early = true;
             Ok(())
         }
-        Err(e) => Err(ReplayError::Write(e)),
+        Err(Failed::Write(e)) => Err(ReplayError::Write(e)),
+        Err(Failed::Spill(e)) => Err(ReplayError::Spill(e)),
     }
 }
 
