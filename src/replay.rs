@@ -52,7 +52,7 @@
 use crate::eval::{Evaluator, OutCol, Stages, parse_time};
 use crate::ir::Cond;
 use crate::lower::lower;
-use crate::model::{AggFunction, CorrelationKind, Rule, Severity};
+use crate::model::{AggFunction, CorrelationKind, Rule, RuleName, Severity};
 use crate::taxonomy::LogSource;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -307,7 +307,11 @@ enum Stage {
 struct PackRule<'a> {
     rule: &'a Rule,
     eval: Evaluator<'a>,
-    cond: Cond,
+    /// Single-record rules: the lowered condition. Correlations evaluate nothing themselves:
+    /// they read the matches of the rules they name (`links`).
+    cond: Option<Cond>,
+    /// For correlations: the pack indices of the `first` rules, then of the `then` rule.
+    links: Option<(Vec<usize>, usize)>,
     entities: Vec<OutCol>,
     /// Group-by fields (top-level), for aggregations.
     group: Vec<(String, String)>,
@@ -353,21 +357,41 @@ impl<'a> Pack<'a> {
                     Some(c) => Some(Stages::new(c, all, ls)?),
                     None => None,
                 };
-                let cond = match (&stages, rule.condition()) {
-                    (Some(s), _) => Cond::Any(s.first.iter().chain([&s.then]).cloned().collect()),
-                    (None, Some(c)) => lower(c, ls),
-                    (None, None) => return None,
-                };
                 Some(PackRule {
                     rule,
                     eval: Evaluator::new(ls),
-                    cond,
+                    cond: rule.condition().map(|c| lower(c, ls)),
+                    links: None,
                     entities,
                     group,
                     stages,
                 })
             })
             .collect::<Vec<PackRule>>();
+        let index =
+            |name: &RuleName, rules: &[PackRule]| rules.iter().position(|r| r.rule.name == *name);
+        let links: Vec<Option<(Vec<usize>, usize)>> = rules
+            .iter()
+            .map(|r| {
+                let c = r.rule.correlation()?;
+                let first = c
+                    .first
+                    .iter()
+                    .map(|s| index(&s.rule, &rules))
+                    .collect::<Option<Vec<_>>>()?;
+                Some((first, index(&c.then.rule, &rules)?))
+            })
+            .collect();
+        // A correlation whose stages are not all in the pack (validation rules that out) keeps
+        // no links and never matches.
+        let rules: Vec<PackRule> = rules
+            .into_iter()
+            .zip(links)
+            .map(|(mut r, l)| {
+                r.links = l;
+                r
+            })
+            .collect();
         let clocked = rules.iter().any(|r| {
             r.stages
                 .as_ref()
@@ -406,12 +430,24 @@ impl<'a> Pack<'a> {
 
     /// Evaluates every rule on one normalised record.
     fn evaluate(&self, record: &mut Value) -> RecordOut {
-        let matched: Vec<usize> = self
+        let hit: Vec<bool> = self
+            .rules
+            .iter()
+            .map(|r| r.cond.as_ref().is_some_and(|c| r.eval.matches(c, record)))
+            .collect();
+        // (rule, first stage matched, then stage matched): a correlation takes part when one of
+        // the rules it names matched.
+        let matched: Vec<(usize, Option<usize>, bool)> = self
             .rules
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.eval.matches(&r.cond, record))
-            .map(|(i, _)| i)
+            .filter_map(|(i, r)| match &r.links {
+                None => hit[i].then_some((i, None, false)),
+                Some((first, then)) => {
+                    let f = first.iter().position(|&j| hit[j]);
+                    (f.is_some() || hit[*then]).then_some((i, f, hit[*then]))
+                }
+            })
             .collect();
         let mut out = RecordOut {
             time: None,
@@ -425,7 +461,7 @@ impl<'a> Pack<'a> {
             return out;
         }
         out.time = any.eval.field_text(record, "time");
-        for i in matched {
+        for (i, first, then) in matched {
             let r = &self.rules[i];
             let kind = match (r.rule.aggregation(), &r.stages) {
                 (_, Some(s)) => MatchKind::Correlation {
@@ -434,8 +470,8 @@ impl<'a> Pack<'a> {
                         Some(k) => r.eval.output(record, k).filter(|k| !k.is_empty()),
                         None => Some(String::new()),
                     },
-                    first: s.first.iter().position(|c| r.eval.matches(c, record)),
-                    then: r.eval.matches(&s.then, record),
+                    first,
+                    then,
                     entities: r
                         .entities
                         .iter()
