@@ -1634,16 +1634,7 @@ fn collect(
                     for m in r.matches {
                         let pr = &pack.rules[m.rule];
                         let (window, entities) = match (m.kind, &mut stages[m.rule]) {
-                            (MatchKind::Each(values), _) => (
-                                None,
-                                pr.entities
-                                    .iter()
-                                    .zip(values)
-                                    .map(|(c, v)| {
-                                        (c.column.clone(), v.map_or(Value::Null, Value::String))
-                                    })
-                                    .collect(),
-                            ),
+                            (MatchKind::Each(values), _) => (None, entity_map(pr, values)),
                             (
                                 MatchKind::Aggregation { t, key, distinct },
                                 Stage::Aggregation(agg),
@@ -1674,14 +1665,7 @@ fn collect(
                                     c.untimed += u64::from(t.is_none());
                                     continue;
                                 };
-                                let entities: Map<String, Value> = pr
-                                    .entities
-                                    .iter()
-                                    .zip(entities)
-                                    .map(|(c, v)| {
-                                        (c.column.clone(), v.map_or(Value::Null, Value::String))
-                                    })
-                                    .collect();
+                                let entities = entity_map(pr, entities);
                                 match c.kind {
                                     CorrelationKind::Sequence => {
                                         if c.remember_and_pair(&key, t, first, then).is_none() {
@@ -1694,19 +1678,15 @@ fn collect(
                                             c.resolve(&key, t);
                                         }
                                         if first.is_some() {
-                                            let hit = HitLine {
-                                                rule_id: &pr.rule.id.0,
-                                                rule: &pr.rule.name.0,
-                                                severity: pr.rule.severity,
-                                                file: &names[file],
-                                                record: index,
-                                                time: r.time.as_deref(),
-                                                window: None,
+                                            let at = (names[file].as_str(), index);
+                                            hit_line(
+                                                &mut line,
+                                                pr,
+                                                at,
+                                                r.time.as_deref(),
+                                                None,
                                                 entities,
-                                            };
-                                            line.clear();
-                                            let _ = serde_json::to_writer(&mut line, &hit);
-                                            line.push(b'\n');
+                                            );
                                             if let Err(e) = c.open(t, &key, &line) {
                                                 break 'run Err(Failed::Spill(e));
                                             }
@@ -1718,20 +1698,8 @@ fn collect(
                             _ => continue,
                         };
                         hits[m.rule] += 1;
-                        let hit = HitLine {
-                            rule_id: &pr.rule.id.0,
-                            rule: &pr.rule.name.0,
-                            severity: pr.rule.severity,
-                            file: &names[file],
-                            record: index,
-                            time: r.time.as_deref(),
-                            window,
-                            entities,
-                        };
-                        line.clear();
-                        // Serialising plain strings and numbers cannot fail.
-                        let _ = serde_json::to_writer(&mut line, &hit);
-                        line.push(b'\n');
+                        let at = (names[file].as_str(), index);
+                        hit_line(&mut line, pr, at, r.time.as_deref(), window, entities);
                         if let Err(e) = w.write_all(&line) {
                             break 'run Err(Failed::Write(e));
                         }
@@ -1774,6 +1742,40 @@ fn collect(
         Err(Failed::Write(e)) => Err(ReplayError::Write(e)),
         Err(Failed::Spill(e)) => Err(ReplayError::Spill(e)),
     }
+}
+
+/// A rule's entity columns with the values read from a record (absent: null).
+fn entity_map(pr: &PackRule, values: Vec<Option<String>>) -> Map<String, Value> {
+    pr.entities
+        .iter()
+        .zip(values)
+        .map(|(c, v)| (c.column.clone(), v.map_or(Value::Null, Value::String)))
+        .collect()
+}
+
+/// One hit as a JSON line in `line`; `at` is the record's (file, index).
+fn hit_line(
+    line: &mut Vec<u8>,
+    pr: &PackRule,
+    at: (&str, u64),
+    time: Option<&str>,
+    window: Option<String>,
+    entities: Map<String, Value>,
+) {
+    let hit = HitLine {
+        rule_id: &pr.rule.id.0,
+        rule: &pr.rule.name.0,
+        severity: pr.rule.severity,
+        file: at.0,
+        record: at.1,
+        time,
+        window,
+        entities,
+    };
+    line.clear();
+    // Serialising plain strings and numbers cannot fail.
+    let _ = serde_json::to_writer(&mut *line, &hit);
+    line.push(b'\n');
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch.
