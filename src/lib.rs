@@ -339,18 +339,16 @@ pub fn tests_manifest(c: &Compiled, sources: &SourceMap) -> String {
                     Some((backend, serde_json::Value::String(a.path.display().to_string())))
                 })
                 .collect();
-            let approximations: Vec<&str> = c
-                .warnings
-                .iter()
-                .filter(|w| w.code == Code::Approximation && w.message.contains(&format!("`{}`", r.name.0)))
-                .map(|w| w.message.as_str())
-                .collect();
-            let omitted: Vec<&str> = c
-                .warnings
-                .iter()
-                .filter(|w| w.code == Code::Omitted && w.message.contains(&format!("`{}`", r.name.0)))
-                .map(|w| w.message.as_str())
-                .collect();
+            // The build's warnings of one kind about this rule.
+            let about = |code: Code| -> Vec<&str> {
+                c.warnings
+                    .iter()
+                    .filter(|w| w.code == code && w.message.contains(&format!("`{}`", r.name.0)))
+                    .map(|w| w.message.as_str())
+                    .collect()
+            };
+            let approximations = about(Code::Approximation);
+            let omitted = about(Code::Omitted);
             let file = sources.get(r.file).path.display().to_string();
             let tests: Vec<serde_json::Value> = r
                 .tests
