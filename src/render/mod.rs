@@ -12,7 +12,9 @@ pub mod sigma;
 use crate::diag::{Code, Diagnostic};
 use crate::ir::Cond;
 use crate::lower::{lower, lower_element};
-use crate::model::{AggFunction, CorrelationKind, Logic, Output, Rule, StageRef, find};
+use crate::model::{
+    AggFunction, Correlation, CorrelationKind, Logic, Output, Rule, StageRef, find,
+};
 use crate::source::SourceMap;
 use crate::taxonomy::LogSource;
 use backend::{Backend, Style, Support};
@@ -59,6 +61,19 @@ struct RuleView<'a> {
     tactic_slugs: Vec<&'static str>,
     technique_tags: Vec<String>,
     columns: Vec<&'a str>,
+}
+
+/// A rule's logic lowered for rendering: its condition, or a correlation with the lowered
+/// conditions of the rules it names and its lowered key.
+enum Lowered<'r> {
+    Events(Cond),
+    Correlation {
+        c: &'r Correlation,
+        first: Vec<(&'r Rule, Cond)>,
+        then: (&'r Rule, Cond),
+        /// Boxed: the output and its lowered filter dwarf the other variant.
+        key: Box<(Output, Option<Cond>)>,
+    },
 }
 
 /// One stage of a correlation: the rule it comes from and its pipeline pieces.
@@ -211,33 +226,28 @@ impl Renderer {
             (o.clone(), filter)
         };
         let outputs: Vec<_> = rule.outputs.iter().map(lowered).collect();
-        // A correlation's stages: (rule, lowered condition) of each `first` rule, then `then`.
-        let stages = match &rule.logic {
-            Logic::Events { .. } => None,
+        let logic = match &rule.logic {
+            Logic::Events { condition, .. } => Lowered::Events(lower(condition, ls)),
             Logic::Correlation(c) => {
                 let stage = |s: &StageRef| -> Result<(&Rule, Cond), Diagnostic> {
-                    let r = find(rules, &s.rule)
-                        .filter(|r| r.condition().is_some())
+                    find(rules, &s.rule)
+                        .and_then(|r| Some((r, lower(r.condition()?, ls))))
                         .ok_or_else(|| {
                             Diagnostic::error(
                                 Code::BadCorrelation,
                                 format!("no single-record rule named `{}`", s.rule.0),
                             )
                             .at(s.span)
-                        })?;
-                    Ok((
-                        r,
-                        r.condition()
-                            .map(|c| lower(c, ls))
-                            .unwrap_or(Cond::All(Vec::new())),
-                    ))
+                        })
                 };
-                let first = c.first.iter().map(stage).collect::<Result<Vec<_>, _>>()?;
-                let then = stage(&c.then)?;
-                Some((c, first, then, lowered(&c.key)))
+                Lowered::Correlation {
+                    c,
+                    first: c.first.iter().map(stage).collect::<Result<Vec<_>, _>>()?,
+                    then: stage(&c.then)?,
+                    key: Box::new(lowered(&c.key)),
+                }
             }
         };
-        let ir = rule.condition().map(|c| lower(c, ls));
         let view = RuleView {
             rule,
             tactic_names: rule.tactics.iter().map(|t| t.pascal).collect(),
@@ -270,7 +280,7 @@ impl Renderer {
             vars.insert("c", constants.clone());
             let agg = rule.aggregation().map(|a| agg_view(b, rule, a));
             vars.insert("agg", to_value(&agg, path)?);
-            if let Some((c, _, _, key)) = &stages {
+            if let Lowered::Correlation { c, key, .. } = &logic {
                 let reason = match b.config.correlations.get(&c.kind) {
                     None => Some(format!(
                         "the backend declares no {} correlation",
@@ -307,14 +317,22 @@ impl Renderer {
                     continue;
                 }
             }
-            match (b.config.style, &ir, &stages) {
-                (Style::Query, Some(ir), _) => {
+            match (b.config.style, &logic) {
+                (Style::Query, Lowered::Events(ir)) => {
                     let plan = query::Walker::new(b, ls, &rule.name.0)
                         .plan(ir, &outputs, &rule.parameters)
                         .map_err(fail)?;
                     vars.insert("plan", to_value(&plan, path)?);
                 }
-                (Style::Query, None, Some((c, first, then, key))) => {
+                (
+                    Style::Query,
+                    Lowered::Correlation {
+                        c,
+                        first,
+                        then,
+                        key,
+                    },
+                ) => {
                     let stage = |r: &Rule, cond: &Cond, outs: &[(Output, Option<Cond>)]| {
                         query::Walker::new(b, ls, &r.name.0)
                             .plan(cond, outs, &r.parameters)
@@ -324,8 +342,8 @@ impl Renderer {
                             })
                             .map_err(fail)
                     };
-                    let key_only = std::slice::from_ref(key);
-                    let mut anchor_outputs = vec![key.clone()];
+                    let key_only = std::slice::from_ref(&**key);
+                    let mut anchor_outputs = vec![(**key).clone()];
                     anchor_outputs.extend(outputs.iter().cloned());
                     let anchor_is_then = c.kind == CorrelationKind::Sequence;
                     let mut first_views = Vec::new();
@@ -372,7 +390,15 @@ impl Renderer {
                         )?,
                     );
                 }
-                (Style::Sigma, None, Some((c, first, then, key))) => {
+                (
+                    Style::Sigma,
+                    Lowered::Correlation {
+                        c,
+                        first,
+                        then,
+                        key,
+                    },
+                ) => {
                     let first_cond = Cond::Any(first.iter().map(|(_, c)| c.clone()).collect());
                     let mut description = rule.description.clone();
                     let mut dets = Vec::new();
@@ -406,10 +432,7 @@ impl Renderer {
                             "group_by": b.fields.fields.get(&key.0.field.0),
                         }), path)?);
                 }
-                (_, _, _) => {
-                    let Some(ir) = &ir else {
-                        return Err(fail(error::RenderError::MissingSection("condition")));
-                    };
+                (Style::Sigma, Lowered::Events(ir)) => {
                     let det = sigma::detection(b, ir).map_err(fail)?;
                     let mut description = rule.description.clone();
                     note_approximations(rule, &det, &mut description, &mut out.warnings);
