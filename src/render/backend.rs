@@ -145,6 +145,21 @@ pub struct Quantifier {
     pub flag_test: String,
 }
 
+/// Search terms: the literal predicates a backend's indexers evaluate before the first pipe
+/// (Splunk's base search). Placeholders: `{field}` a name from `search_fields` in fields.yml,
+/// `{value}` one search literal, `{values}` several joined by `list_separator`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchTerms {
+    pub equals: String,
+    pub one_of: String,
+    pub list_separator: String,
+    pub and: String,
+    pub or: String,
+    /// `{}` stands for the grouped terms.
+    pub group: String,
+}
+
 /// Output columns. Placeholders: `{column}`, `{expr}`, `{var}`, `{source}`, `{cond}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -178,6 +193,9 @@ pub struct BackendConfig {
     pub quantifier: Option<Quantifier>,
     #[serde(default)]
     pub outputs: Option<Outputs>,
+    /// Without it, every condition stays in the query's filters.
+    #[serde(default)]
+    pub search_terms: Option<SearchTerms>,
     /// Correlation kinds this backend renders; a rule of another kind is omitted from it with
     /// a warning and a line in its pack notes.
     #[serde(default)]
@@ -221,6 +239,10 @@ pub struct FieldMap {
     pub arrays: IndexMap<String, ArrayMap>,
     /// Neutral field → expression; `{element}` stands for the bound element of its array.
     pub fields: IndexMap<String, String>,
+    /// Neutral field → the name a search term uses, for the top-level scalar fields whose
+    /// case-insensitive equality the base search can test (`search_terms` in backend.yml).
+    #[serde(default)]
+    pub search_fields: IndexMap<String, String>,
 }
 
 pub struct Template {

@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod error;
 pub mod escape;
+pub mod joint;
 pub mod query;
 pub mod schedule;
 pub mod sigma;
@@ -89,6 +90,7 @@ struct CorrView {
     /// The neutral field both records share.
     by: String,
     within: String,
+    within_minutes: u64,
     within_seconds: u64,
     /// An absence looks at `first` records older than `within` but younger than this
     /// (`within` + the frequency), so each run judges each record once.
@@ -99,6 +101,8 @@ struct CorrView {
     preamble: Vec<String>,
     first: Vec<StageView>,
     then: StageView,
+    /// The correlation as one search, for backends with search terms.
+    joint: Option<joint::JointView>,
 }
 
 /// A Sigma detection's approximations go into the file's description and the build's warnings.
@@ -149,6 +153,7 @@ struct AggView {
     group_by_fields: Vec<String>,
     others: Vec<String>,
     window: String,
+    window_minutes: u64,
     threshold: u32,
 }
 
@@ -371,6 +376,13 @@ impl Renderer {
                         }
                     }
                     let frequency = rule.schedule.frequency.minutes;
+                    let joint = match b.config.search_terms {
+                        Some(_) => Some(
+                            joint::joint(b, ls, first, (then.0, &then.1), key, &outputs)
+                                .map_err(fail)?,
+                        ),
+                        None => None,
+                    };
                     vars.insert(
                         "corr",
                         to_value(
@@ -378,6 +390,7 @@ impl Renderer {
                                 kind: c.kind,
                                 by: c.key.field.0.clone(),
                                 within: c.within.text.clone(),
+                                within_minutes: c.within.minutes,
                                 within_seconds: c.within.minutes * 60,
                                 anchor_from: duration_text(c.within.minutes + frequency),
                                 anchor_from_seconds: (c.within.minutes + frequency) * 60,
@@ -385,6 +398,7 @@ impl Renderer {
                                 preamble,
                                 first: first_views,
                                 then: then_view,
+                                joint,
                             },
                             path,
                         )?,
@@ -540,6 +554,7 @@ fn agg_view(b: &Backend, rule: &Rule, a: &crate::model::Aggregation) -> AggView 
             .map(|o| o.column.0.clone())
             .collect(),
         window: a.window.text.clone(),
+        window_minutes: a.window.minutes,
         threshold: a.threshold,
     }
 }
