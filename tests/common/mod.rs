@@ -3,18 +3,27 @@
 #![allow(dead_code)]
 
 use rulepack::source::SourceMap;
-use rulepack::{Compiled, Paths, TestEvents, compile};
+use rulepack::templates::Templates;
+use rulepack::{Compiled, LockPolicy, Paths, TestEvents, compile};
 use std::path::{Path, PathBuf};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The pack's manifest (rulepack.yml at the repository root).
+pub fn manifest() -> rulepack::manifest::Manifest {
+    let mut sources = SourceMap::default();
+    rulepack::manifest::load(&repo(), &mut sources)
+        .unwrap_or_else(|d| panic!("the repository's rulepack.yml: {d:?}"))
+}
+
+/// The rules in `rules`, with the templates compiled into rulepack and the repository's manifest.
 pub fn paths(rules: &Path) -> Paths {
     Paths {
         rules: rules.to_path_buf(),
-        templates: repo().join("templates"),
-        overlay: None,
+        templates: Templates::default(),
+        manifest: manifest(),
     }
 }
 
@@ -25,7 +34,12 @@ pub fn compile_pack() -> Compiled {
 
 pub fn compile_dir(rules: &Path) -> Compiled {
     let mut sources = SourceMap::default();
-    match compile(&paths(rules), &mut sources, TestEvents::Keep) {
+    match compile(
+        &paths(rules),
+        &mut sources,
+        TestEvents::Keep,
+        LockPolicy::Release,
+    ) {
         Ok(c) => c,
         Err(diags) => {
             let text: Vec<String> = diags
