@@ -324,7 +324,7 @@ fn main() -> ExitCode {
                     }
                 };
             }
-            let compiled = match compile(&paths, &mut sources, TestEvents::Skip) {
+            let compiled = match compile(&paths, &mut sources, TestEvents::Omit) {
                 Ok(c) => c,
                 Err(diags) => return fail(&diags, &sources, input.format),
             };
