@@ -241,6 +241,8 @@ pub struct Bump {
     pub from: String,
     pub to: String,
     pub rule: String,
+    /// The rule's creation date: `modified` is set only when today is later.
+    pub date: String,
 }
 
 /// The next minor version: 1.2.3 → 1.3.0.
@@ -302,6 +304,7 @@ pub fn update(
                     from: r.version.clone(),
                     to: to.clone(),
                     rule: r.name.0.clone(),
+                    date: r.date.clone(),
                 });
                 to
             }
@@ -329,8 +332,10 @@ pub fn update(
 }
 
 /// The rule files with their bumped versions written in, edited where the version value sits
-/// so the rest of each file (comments, layout) stays as written.
+/// so the rest of each file (comments, layout) stays as written; `modified` (the date of the
+/// last logic change) becomes today. A file holds one rule, so it has one bump.
 pub fn bumped_files(bumps: &[Bump], sources: &crate::source::SourceMap) -> Vec<(PathBuf, String)> {
+    let today = crate::scaffold::today();
     let mut files: BTreeMap<crate::source::FileId, String> = BTreeMap::new();
     // From the end of each file backwards, so earlier offsets stay valid.
     let mut ordered: Vec<&Bump> = bumps.iter().collect();
@@ -344,9 +349,35 @@ pub fn bumped_files(bumps: &[Bump], sources: &crate::source::SourceMap) -> Vec<(
             let start = b.span.start + at;
             text.replace_range(start..start + b.from.len(), &b.to);
         }
+        // `modified` must be later than `date`: a rule created today keeps none.
+        if today > b.date {
+            *text = with_modified(text, &today);
+        }
     }
     files
         .into_iter()
         .map(|(id, text)| (sources.get(id).path.clone(), text))
         .collect()
+}
+
+/// `text` with its top-level `modified:` set to `date`, added after `date:` when missing. Rule
+/// files keep top-level keys at column 0, one per line.
+fn with_modified(text: &str, date: &str) -> String {
+    let line = format!("modified: {date}\n");
+    let has = text.lines().any(|l| l.starts_with("modified:"));
+    let mut out = String::with_capacity(text.len() + line.len());
+    for l in text.split_inclusive('\n') {
+        if l.starts_with("modified:") {
+            out.push_str(&line);
+            continue;
+        }
+        out.push_str(l);
+        if !has && l.starts_with("date:") {
+            if !l.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&line);
+        }
+    }
+    out
 }

@@ -130,6 +130,11 @@ fn a_logic_change_warns_while_editing_and_is_refused_at_release() {
     let o = rulepack(&["lock", "--bump"], dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(version_of(dir.path(), "guest_invited.yml"), "1.1.0");
+    let bumped = std::fs::read_to_string(dir.path().join("guest_invited.yml")).unwrap();
+    assert!(
+        bumped.contains(&format!("\nmodified: {}\n", rulepack::scaffold::today())),
+        "the date of the logic change: {bumped}"
+    );
     for name in EMBEDDING {
         assert_eq!(
             version_of(dir.path(), &format!("{name}.yml")),
