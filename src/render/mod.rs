@@ -3,6 +3,7 @@
 //! see YAML rules; they see the validated rule and the IR.
 
 pub mod backend;
+pub mod derived_id;
 pub mod error;
 pub mod escape;
 pub mod pipeline;
@@ -497,18 +498,16 @@ impl Renderer {
                     let (level, fps) = sigma_meta(rule, approximate);
                     vars.insert("sigma_level", to_value(&level, path)?);
                     vars.insert("sigma_falsepositives", to_value(&fps, path)?);
-                    vars.insert(
-                        "correlation_id",
-                        to_value(&derived_uuid(&rule.id.0, "correlation"), path)?,
-                    );
-                    vars.insert(
-                        "first_id",
-                        to_value(&derived_uuid(&rule.id.0, "first"), path)?,
-                    );
-                    vars.insert(
-                        "then_id",
-                        to_value(&derived_uuid(&rule.id.0, "then"), path)?,
-                    );
+                    for role in ["first", "then"] {
+                        vars.insert(
+                            if role == "first" {
+                                "first_id"
+                            } else {
+                                "then_id"
+                            },
+                            to_value(&derived_id(rule, role, path)?, path)?,
+                        );
+                    }
                     vars.insert("first_detection", to_value(&first_det, path)?);
                     vars.insert("then_detection", to_value(&then_det, path)?);
                     vars.insert("corr", to_value(&serde_json::json!({
@@ -528,10 +527,13 @@ impl Renderer {
                     let (level, fps) = sigma_meta(rule, !det.approximations.is_empty());
                     vars.insert("sigma_level", to_value(&level, path)?);
                     vars.insert("sigma_falsepositives", to_value(&fps, path)?);
-                    vars.insert(
-                        "correlation_id",
-                        to_value(&derived_uuid(&rule.id.0, "correlation"), path)?,
-                    );
+                    // The document that alerts carries the rule's id (as the Sentinel rule and
+                    // the Splunk stanza do); a threshold's base rule gets a derived one.
+                    let base_id = match rule.aggregation() {
+                        Some(_) => derived_id(rule, "base", path)?,
+                        None => rule.id.0.clone(),
+                    };
+                    vars.insert("base_id", to_value(&base_id, path)?);
                     vars.insert("detection", to_value(&det, path)?);
                 }
             }
@@ -712,31 +714,16 @@ fn pipelines_value(backends: &[Backend], logsources: &[LogSource]) -> Result<Val
     to_value(&view, fields)
 }
 
-/// A stable UUID for an artifact derived from a rule (a Sigma correlation), so it never changes
-/// between builds and never collides with the rule's own id.
-fn derived_uuid(id: &str, salt: &str) -> String {
-    let fnv = |seed: u64| {
-        let mut h = seed;
-        for b in id.bytes().chain([0]).chain(salt.bytes()) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        h
-    };
-    let hex = format!(
-        "{:016x}{:016x}",
-        fnv(0xcbf2_9ce4_8422_2325),
-        fnv(0x8422_2325_cbf2_9ce4)
-    );
-    // Version 8 (custom) and the RFC 4122 variant, so validators accept it as a UUID.
-    format!(
-        "{}-{}-8{}-9{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[17..20],
-        &hex[20..32]
-    )
+/// The id of a Sigma document derived from `rule` (`derived_id::derived_uuid`).
+fn derived_id(rule: &Rule, role: &str, path: &Path) -> Result<String, Diagnostic> {
+    derived_id::derived_uuid(&rule.id.0, role).ok_or_else(|| {
+        Diagnostic::error(
+            Code::Template,
+            format!("rule id `{}` is not a UUID", rule.id.0),
+        )
+        .in_file(path)
+        .help("derived Sigma ids are UUIDv5 in the rule id's namespace")
+    })
 }
 
 /// LF line ends, no trailing spaces, exactly one final newline: stable bytes for reviewers.
