@@ -156,7 +156,7 @@ fn load_valid<E: serde::de::DeserializeOwned + Send + Sync + load::raw::TestEven
     let (ids, mut diags) = load::read_sources(files, sources);
     // Each file is parsed and validated on one worker, and its raw form dropped right away.
     let parsed = load::parse_each::<E, _>(sources, &ids, |file, raw| {
-        raw.map(|raw| validate::validate(&raw, file, logsources))
+        raw.map(|raw| validate::validate(&raw, file, &sources.get(file).text, logsources))
     });
     let mut validated = Vec::new();
     for p in parsed {
@@ -288,7 +288,7 @@ fn render_each<T: Send, E: Send>(
     let mut packs = Vec::new();
     let mut rendering = Rendering {
         out: Vec::new(),
-        warnings: Vec::new(),
+        warnings: validate::coverage_warnings(rules),
     };
     let mut errors = Vec::new();
     let mut sink_error = None;

@@ -284,7 +284,8 @@ fn main() -> ExitCode {
         Command::Check { input } => {
             let mut sources = SourceMap::default();
             let paths = paths(&input);
-            match compile(&paths, &mut sources, TestEvents::Skip) {
+            // `check` keeps the events, so they are checked against the log source's shape.
+            match compile(&paths, &mut sources, TestEvents::Keep) {
                 Ok(c) => {
                     report(&c.warnings, &sources, input.format);
                     eprintln!(

@@ -5,6 +5,7 @@ mod aggregation;
 mod condition;
 mod correlation;
 mod entities;
+mod events;
 mod metadata;
 mod output;
 mod parameters;
@@ -14,6 +15,7 @@ mod test_cases;
 
 pub use correlation::check_correlations;
 pub use metadata::check_unique;
+pub use test_cases::coverage_warnings;
 
 use aggregation::aggregation;
 use condition::cond;
@@ -24,7 +26,7 @@ use output::outputs;
 use parameters::parameters;
 use schedule::schedule;
 use shapes::{is_atrm, is_date, is_semver, is_slug, is_technique, is_trr, is_uuid};
-use test_cases::tests;
+use test_cases::{require_coverage, tests};
 
 use crate::diag::{Code, Diagnostic, did_you_mean};
 use crate::load::raw::{RawRule, S, TestEvent};
@@ -35,6 +37,8 @@ use crate::taxonomy::LogSource;
 
 struct Ctx<'a> {
     file: FileId,
+    /// The rule file's text, to place diagnostics inside test events.
+    text: &'a str,
     logsources: &'a [LogSource],
     params: Vec<Parameter>,
     diags: Vec<Diagnostic>,
@@ -54,10 +58,12 @@ impl Ctx<'_> {
 pub fn validate<E: TestEvent>(
     raw: &RawRule<E>,
     file: FileId,
+    text: &str,
     logsources: &[LogSource],
 ) -> Result<Rule, Vec<Diagnostic>> {
     let mut cx = Ctx {
         file,
+        text,
         logsources,
         params: Vec::new(),
         diags: Vec::new(),
@@ -289,7 +295,8 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
     };
     let schedule = schedule(cx, raw);
     let entities = entities(cx, raw, &outputs);
-    let tests = tests(cx, raw);
+    let (tests, coverage) = tests(cx, ls, raw);
+    require_coverage(cx, raw, coverage);
 
     Some(Rule {
         id: id?,
@@ -313,6 +320,7 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
         logic: logic?,
         spans: RuleSpans {
             id: cx.span(&raw.id),
+            status: cx.span(&raw.status),
             name: cx.span(&raw.name),
             version: cx.span(&raw.version),
             condition: logic_span,
@@ -321,6 +329,7 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
         outputs,
         entities,
         tests,
+        coverage,
         file: cx.file,
     })
 }
