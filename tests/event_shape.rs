@@ -9,7 +9,7 @@ mod common;
 use common::fuzz::{Rng, cases};
 use rulepack::diag::Diagnostic;
 use rulepack::source::SourceMap;
-use rulepack::{TestEvents, check};
+use rulepack::{TestEvents, check_unlocked};
 use serde_json::{Value, json};
 
 /// guest_invited up to its tests, so every generated file is a valid rule but for its tests.
@@ -44,7 +44,7 @@ fn diagnose(text: &str) -> (Vec<Diagnostic>, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rule.yml"), text).unwrap();
     let mut sources = SourceMap::default();
-    let diags = check(&common::paths(dir.path()), &mut sources, TestEvents::Keep)
+    let diags = check_unlocked(&common::paths(dir.path()), &mut sources, TestEvents::Keep)
         .err()
         .unwrap_or_default();
     (diags, text.to_string())
