@@ -87,13 +87,17 @@ pub fn load_logsources(
     }
 }
 
-/// Whether a command needs the rules' test events. Either way every test is validated; reading
-/// the events into JSON values is most of the cost of loading a rule, so only `test`,
-/// `export-tests` and the like keep them.
+/// How much of the rules' tests a command reads. Reading the events into JSON values is most of
+/// the cost of loading a rule, so only `test`, `export-tests` and the like keep them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TestEvents {
+    /// Read and validate the tests, and keep their events.
     Keep,
+    /// Read and validate the tests, without building their events.
     Skip,
+    /// Do not read the `tests:` section at all (`build`): `check` and `test` validate it, and CI
+    /// runs them before `build --check`.
+    Omit,
 }
 
 /// How strictly `rules/versions.lock` is held. While editing (`check`, `test`, `diff`, `build`,
@@ -127,7 +131,13 @@ pub fn check(
         Ok(None) => vec![lock::missing(&paths.rules)],
         Err(d) => vec![d],
     };
-    diags.extend(validate::coverage_warnings(&rules));
+    if events != TestEvents::Omit {
+        diags.extend(
+            validate::check_coverage(&rules)
+                .into_iter()
+                .filter(|d| !d.is_error()),
+        );
+    }
     if diags.iter().any(Diagnostic::is_error) {
         Err(diags)
     } else {
@@ -155,8 +165,11 @@ pub fn check_unlocked(
         ]);
     }
     let (validated, mut diags) = match events {
-        TestEvents::Keep => load_valid::<serde_json::Value>(&files, sources, &logsources),
-        TestEvents::Skip => load_valid::<load::raw::EventShape>(&files, sources, &logsources),
+        TestEvents::Keep => load_valid::<serde_json::Value>(&files, sources, &logsources, false),
+        TestEvents::Skip => {
+            load_valid::<load::raw::EventShape>(&files, sources, &logsources, false)
+        }
+        TestEvents::Omit => load_valid::<load::raw::EventShape>(&files, sources, &logsources, true),
     };
     let mut rules = Vec::new();
     for v in validated {
@@ -167,6 +180,10 @@ pub fn check_unlocked(
     }
     diags.extend(validate::check_unique(&rules));
     diags.extend(validate::check_correlations(&rules));
+    // Without the tests section nothing is known of the rules' tests.
+    if events != TestEvents::Omit {
+        diags.extend(validate::check_coverage(&rules));
+    }
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
@@ -179,10 +196,11 @@ fn load_valid<E: serde::de::DeserializeOwned + Send + Sync + load::raw::TestEven
     files: &[PathBuf],
     sources: &mut SourceMap,
     logsources: &[LogSource],
+    omit_tests: bool,
 ) -> (Vec<Result<Rule, Vec<Diagnostic>>>, Vec<Diagnostic>) {
     let (ids, mut diags) = load::read_sources(files, sources);
     // Each file is parsed and validated on one worker, and its raw form dropped right away.
-    let parsed = load::parse_each::<E, _>(sources, &ids, |file, raw| {
+    let parsed = load::parse_each::<E, _>(sources, &ids, omit_tests, |file, raw| {
         raw.map(|raw| validate::validate(&raw, file, &sources.get(file).text, logsources))
     });
     let mut validated = Vec::new();
@@ -243,7 +261,7 @@ pub enum BuildError {
 /// large pack never holds all its artifacts at once; `out` is replaced only when all is done.
 pub fn build(paths: &Paths, sources: &mut SourceMap, out: &Path) -> Result<Built, BuildError> {
     let (checked, renderer) =
-        prepare(paths, sources, TestEvents::Skip, LockPolicy::Edit).map_err(BuildError::Rules)?;
+        prepare(paths, sources, TestEvents::Omit, LockPolicy::Edit).map_err(BuildError::Rules)?;
     let Checked {
         rules,
         logsources,

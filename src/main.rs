@@ -383,7 +383,7 @@ fn up_to_date(p: &mut Pack, out: &Path) -> Result<usize, ExitCode> {
     let compiled = compile(
         &p.paths,
         &mut p.sources,
-        TestEvents::Skip,
+        TestEvents::Omit,
         LockPolicy::Release,
     )
     .map_err(|diags| p.fail(&diags))?;

@@ -157,7 +157,7 @@ fn test_and_stable_rules_need_both_verdicts_experimental_is_warned() {
             assert_eq!(diags.len(), 1, "{status}: {diags:?}");
             assert!(diags[0].is_error());
             assert!(
-                diags[0].message.contains(&format!("it has no {missing}")),
+                diags[0].message.ends_with(&format!("has no {missing}")),
                 "{diags:?}"
             );
             assert_eq!(underlined(&diags[0], &text), status);

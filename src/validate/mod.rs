@@ -16,7 +16,7 @@ mod test_cases;
 pub use correlation::check_correlations;
 pub use metadata::check_unique;
 pub use shapes::is_slug;
-pub use test_cases::coverage_warnings;
+pub use test_cases::check_coverage;
 
 use aggregation::aggregation;
 use condition::cond;
@@ -27,7 +27,7 @@ use output::outputs;
 use parameters::parameters;
 use schedule::schedule;
 use shapes::{is_atrm, is_date, is_semver, is_technique, is_trr, is_uuid};
-use test_cases::{require_coverage, tests};
+use test_cases::tests;
 
 use crate::diag::{Code, Diagnostic, did_you_mean};
 use crate::load::raw::{RawRule, S, TestEvent};
@@ -297,7 +297,6 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
     let schedule = schedule(cx, raw);
     let entities = entities(cx, raw, &outputs);
     let (tests, coverage) = tests(cx, ls, raw);
-    require_coverage(cx, raw, coverage);
 
     Some(Rule {
         id: id?,

@@ -115,42 +115,32 @@ pub(super) fn tests<E: TestEvent>(
     (out, coverage)
 }
 
-/// A `test` or `stable` rule must prove both verdicts; an `experimental` one is warned.
-pub(super) fn require_coverage<E>(cx: &mut Ctx, raw: &RawRule<E>, coverage: Coverage) {
-    let missing = coverage.missing();
-    if missing.is_empty() {
-        return;
-    }
-    if matches!(raw.status.value.as_str(), "test" | "stable") {
-        cx.err(
-            &raw.status,
-            Code::BadTest,
-            format!(
-                "a `{}` rule needs a match and a no_match test; it has no {}",
-                raw.status.value,
-                missing.join(" and no ")
-            ),
-            "add the missing test (a near miss makes the best no_match), or set `status: experimental`",
-        );
-    }
-}
-
-/// Warnings for `experimental` rules whose tests do not cover both verdicts.
-pub fn coverage_warnings(rules: &[Rule]) -> Vec<Diagnostic> {
+/// A `test` or `stable` rule must prove both verdicts (an error at its `status`); an
+/// `experimental` one is warned. Only for rules read with their tests.
+pub fn check_coverage(rules: &[Rule]) -> Vec<Diagnostic> {
     rules
         .iter()
-        .filter(|r| r.status == Status::Experimental && !r.coverage.missing().is_empty())
-        .map(|r| {
-            Diagnostic::warning(
-                Code::BadTest,
-                format!(
-                    "experimental rule `{}` has no {} test",
-                    r.name.0,
-                    r.coverage.missing().join(" and no ")
-                ),
-            )
-            .at(r.spans.status)
-            .help("add the missing test before setting `status: test` or `stable`, which require both")
+        .filter(|r| !r.coverage.missing().is_empty())
+        .filter_map(|r| {
+            let missing = r.coverage.missing().join(" and no ");
+            let d = match r.status {
+                Status::Test | Status::Stable => Diagnostic::error(
+                    Code::BadTest,
+                    format!(
+                        "a `{}` rule needs a match and a no_match test; `{}` has no {missing}",
+                        if r.status == Status::Test { "test" } else { "stable" },
+                        r.name.0
+                    ),
+                )
+                .help("add the missing test (a near miss makes the best no_match), or set `status: experimental`"),
+                Status::Experimental => Diagnostic::warning(
+                    Code::BadTest,
+                    format!("experimental rule `{}` has no {missing} test", r.name.0),
+                )
+                .help("add it before setting `status: test` or `stable`, which require both"),
+                Status::Deprecated => return None,
+            };
+            Some(d.at(r.spans.status))
         })
         .collect()
 }

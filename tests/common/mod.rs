@@ -69,6 +69,20 @@ pub fn report(what: &str, out: &std::process::Output) -> String {
     )
 }
 
+/// Copies a folder tree (regular files and folders only).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
 /// A pack in a temporary directory: this repository's manifest and an empty `rules/`, for tests
 /// that run the binary on a pack of their own (the templates are compiled into it).
 pub fn scratch_project() -> tempfile::TempDir {
