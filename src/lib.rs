@@ -14,6 +14,7 @@ pub mod package;
 pub mod prove;
 pub mod render;
 pub mod replay;
+pub mod schedule;
 pub mod schema;
 pub mod source;
 pub mod taxonomy;
@@ -59,6 +60,8 @@ pub struct Compiled {
     pub logsources: Vec<LogSource>,
     pub artifacts: Vec<Artifact>,
     pub warnings: Vec<Diagnostic>,
+    /// The pack's schedule and deployment settings the artifacts were rendered with.
+    pub settings: schedule::PackSettings,
 }
 
 /// Log sources declared under `templates/logsources/`.
@@ -189,6 +192,7 @@ pub fn compile(
         logsources,
         artifacts,
         warnings: rendered.warnings,
+        settings: renderer.settings().clone(),
     })
 }
 
@@ -358,9 +362,16 @@ pub fn tests_manifest(c: &Compiled, sources: &SourceMap) -> String {
                     serde_json::json!({ "name": t.name, "expect_match": t.expect_match, "line": line, "events": t.events })
                 })
                 .collect();
+            let b = schedule::RunBounds::of(r, &c.settings);
             serde_json::json!({
                 "name": r.name.0,
                 "id": r.id.0,
+                "schedule": {
+                    "kind": b.kind,
+                    "frequency_minutes": b.frequency,
+                    "delay_minutes": b.delay,
+                    "window_minutes": b.window,
+                },
                 "file": file,
                 "aggregation": r.aggregation().is_some(),
                 "correlation": r.correlation().map(|c| c.kind),
