@@ -16,6 +16,7 @@ pub mod render;
 pub mod replay;
 pub mod schedule;
 pub mod schema;
+pub mod simulate;
 pub mod source;
 pub mod taxonomy;
 pub mod validate;

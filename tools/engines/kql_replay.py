@@ -6,9 +6,9 @@
 
 MANIFEST is the JSON of `rulepack export-tests`; OUT_DIR is the build folder its artifact paths
 are relative to. Each test's events become AuditLogs rows (auditlogs.py), each ingested at its
-event time, and the .kql file runs as Sentinel schedules it (scheduled.py): at every multiple of
-the rule's frequency, seeing the rows ingested by then. "Some run returned a row" must equal the
-test's expect_match. duckdb-kql fails closed (KqlUnsupportedError) on constructs it does not
+event time, and the .kql file runs as Sentinel schedules it (scheduled.py): every frequency up to
+one run at the newest record + the tolerated delay (the test's "now"), each seeing the rows
+ingested by then. "Some run returned a row" must equal the test's expect_match. duckdb-kql fails closed (KqlUnsupportedError) on constructs it does not
 know: such a rule is reported as "not executable offline", never as passed. Exit status: 0 when
 every executed test agrees, 1 otherwise. --invert-expectations flips every expectation, so a run
 that still exits 0 would prove the gate cannot fail.
@@ -22,7 +22,7 @@ from duckdb_kql import KqlUnsupportedError
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from auditlogs import replay_args, to_row  # noqa: E402
-from scheduled import connect, run_scheduled  # noqa: E402
+from scheduled import connect, run_scheduled, test_runs  # noqa: E402
 
 ENGINE = "duckdb-kql"
 
@@ -42,7 +42,9 @@ def main():
             times = [r["TimeGenerated"] for r in rows]
             try:
                 runs = run_scheduled(
-                    connect([(r, r["TimeGenerated"]) for r in rows]), kql, rule["schedule"], times
+                    connect([(r, r["TimeGenerated"]) for r in rows]),
+                    kql,
+                    test_runs(times, rule["schedule"]),
                 )
             except KqlUnsupportedError as e:
                 # Translation is static: no other test of this rule can run either.

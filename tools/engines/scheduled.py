@@ -48,23 +48,44 @@ def connect(rows):
     return con
 
 
-def run_times(times, schedule):
-    """Every multiple of the frequency (epoch-aligned, as a cron schedule aligned to F is) from
-    the first ingestion until the last run that can still report the newest record: the last
-    ingestion + window + delay + frequency."""
+def stream_runs(ingested, schedule):
+    """The run grid of `rulepack simulate`: every multiple of the frequency (epoch-aligned) from
+    the first ingestion to the last ingestion + window + delay + frequency, after which no run
+    can report anything new."""
     step = dt.timedelta(minutes=schedule["frequency_minutes"])
     tail = dt.timedelta(minutes=schedule["window_minutes"] + schedule["delay_minutes"]) + step
-    first, last = min(times), max(times) + tail
-    k = (first - EPOCH) // step
-    run = EPOCH + k * step
+    first, last = min(ingested), max(ingested) + tail
+    run = EPOCH + ((first - EPOCH) // step) * step
+    runs = []
     while run <= last:
         if run >= first:
-            yield run
+            runs.append(run)
         run += step
+    return runs
 
 
-def run_scheduled(con, kql, schedule, times):
-    """[(run time, rows)] for every scheduled run that returned rows.
+def test_runs(times, schedule):
+    """Runs for a rule's test, whose records are ingested at their event time and whose "now"
+    is the newest record (the evaluator's view, docs/semantics.md): one run at newest + delay,
+    the others every frequency before it down to the first record, and for an aggregation also
+    after it until the newest record's window has been reported (the evaluator reports it at
+    the end of the input)."""
+    step = dt.timedelta(minutes=schedule["frequency_minutes"])
+    delay = dt.timedelta(minutes=schedule["delay_minutes"])
+    anchor = max(times) + delay
+    runs = [anchor]
+    while runs[0] - step >= min(times):
+        runs.insert(0, runs[0] - step)
+    if schedule["kind"] == "aggregation":
+        until = anchor + dt.timedelta(minutes=schedule["window_minutes"])
+        while runs[-1] < until:
+            runs.append(runs[-1] + step)
+    return runs
+
+
+def run_scheduled(con, kql, runs, columns=False):
+    """[(run time, rows)] for every run (ascending times) that returned rows; with `columns`,
+    rows is (column names, rows).
 
     The query is translated once, with the engine's own translator; each run binds its time to
     the clock slot duckdb-kql reserves for now() (`query_now`), as duckdb_kql.query would."""
@@ -75,7 +96,6 @@ def run_scheduled(con, kql, schedule, times):
         "CREATE OR REPLACE VIEW AuditLogs AS SELECT AllLogs.* FROM AllLogs, Visible "
         "WHERE IngestionTime <= Visible.cutoff"
     )
-    runs = list(run_times(times, schedule))
     translated = duckdb_kql.to_sql(
         substitute_ingestion_time(kql), schema=engine.schema(con), query_now=runs[0]
     )
@@ -88,7 +108,8 @@ def run_scheduled(con, kql, schedule, times):
     for run in runs:
         con.execute("UPDATE Visible SET cutoff = ?", [run])
         params[CLOCK_SLOT] = run
-        rows = con.sql(sql, params=params).fetchall()
+        relation = con.sql(sql, params=params)
+        rows = relation.fetchall()
         if rows:
-            out.append((run, rows))
+            out.append((run, (relation.columns, rows) if columns else rows))
     return out
