@@ -102,8 +102,8 @@ enum Command {
         /// Benchmark baseline: only parse the records (JSON Lines) with serde_json.
         #[arg(long, hide = true)]
         parse_only: bool,
-        /// Worker threads (default: one per core).
-        #[arg(long, hide = true)]
+        /// Worker threads (default: one per core; at most rulepack::replay::MAX_WORKERS).
+        #[arg(long, hide = true, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=rulepack::replay::MAX_WORKERS as u64))]
         workers: Option<usize>,
     },
 }

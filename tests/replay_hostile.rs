@@ -38,11 +38,7 @@ fn replay(file: &Path, extra: &[&str]) -> Output {
 
 /// The hit lines without the file and the record index.
 fn hits(out: &Output) -> Vec<Value> {
-    assert!(
-        out.status.success(),
-        "{}",
-        common::report("replay", out)
-    );
+    assert!(out.status.success(), "{}", common::report("replay", out));
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| {
@@ -84,7 +80,8 @@ fn a_broken_line_swallows_nothing_after_it() {
             err.contains("replay: 5 records read from 1 file, 4 evaluated, 1 skipped"),
             "after {head:?}:\n{err}"
         );
-        assert!(err.contains("record 0 (line 1): malformed JSON"), "{err}");
+        assert!(err.contains("skipped: 1 malformed JSON"), "{err}");
+        assert!(err.contains(": record 0 (line 1"), "{err}");
     }
 }
 
@@ -142,9 +139,16 @@ fn unknown_shape_keys_are_not_kept_verbatim() {
 fn a_record_over_the_limit_is_skipped_and_the_next_is_read() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("big.jsonl");
-    let limit = rulepack::replay::MAX_RECORD;
-    let zeros = "0,".repeat(limit / 2 + 1);
-    let text = format!("[{zeros}0]\n{}\n{{\"a\": [{zeros}0]}}\n", invitation());
+    // Over the text limit, then a record, then under the text limit but over the budget of
+    // parsed values (two bytes of text each: the amplification that took 4.5 GB).
+    let text_limit = rulepack::replay::MAX_RECORD;
+    let over_text = "0,".repeat(text_limit / 2 + 1);
+    let over_values = "0,".repeat(1 << 20);
+    assert!(over_values.len() < text_limit);
+    let text = format!(
+        "{{\"a\": [{over_text}0]}}\n{}\n{{\"a\": [{over_values}0]}}\n",
+        invitation()
+    );
     std::fs::write(&file, text).unwrap();
     let out = replay(&file, &[]);
     let err = stderr(&out);
@@ -159,8 +163,8 @@ fn a_record_over_the_limit_is_skipped_and_the_next_is_read() {
 /// N invitations of one guest, then N redemptions stamped an hour earlier: each redemption closes
 /// nothing, and used to walk every open window of the key (quadratic).
 #[test]
-fn out_of_order_absence_records_stay_fast() {
-    let n = 20_000;
+fn out_of_order_absence_records_close_nothing() {
+    let n = 2_000;
     let invite = invitation();
     let redeem = json!({
         "category": "UserManagement",
@@ -188,10 +192,11 @@ fn out_of_order_absence_records_stay_fast() {
     let took = start.elapsed();
     let err = stderr(&out);
     assert!(out.status.success(), "{}", common::report("replay", &out));
+    assert!(err.contains(&format!("{} records read", 2 * n)), "{err}");
     assert!(
-        err.contains(&format!("{} records read", 2 * n)),
-        "{err}"
+        err.contains(&format!("{n} windows still open")),
+        "a redemption an hour before an invitation redeems nothing: {err}"
     );
-    // Quadratic, this was 4×10^8 window visits: minutes in a debug build.
-    assert!(took < Duration::from_secs(60), "{took:?}");
+    // The cost itself is checked in replay::correlation's unit tests, without the JSON around.
+    assert!(took < Duration::from_secs(120), "{took:?}");
 }
