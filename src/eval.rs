@@ -564,7 +564,11 @@ mod tests {
         assert_eq!(parse_time("2023-01-01T00:00:00é0:00"), None);
         assert_eq!(parse_time("2023-01-01T00:00:00.5é:00"), None);
         assert_eq!(parse_time("2023-13-01T00:00:00Z"), None, "month 13");
-        assert_eq!(parse_time("2023-01-01T00:00:+1Z"), None, "a sign is no digit");
+        assert_eq!(
+            parse_time("2023-01-01T00:00:+1Z"),
+            None,
+            "a sign is no digit"
+        );
     }
 
     /// Every valid time with a character of each UTF-8 width put in, or put over, each of its
