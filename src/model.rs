@@ -323,6 +323,8 @@ pub struct Rule {
     pub trr: Vec<String>,
     pub atrm: Vec<String>,
     pub falsepositives: Vec<String>,
+    /// no_match tests the Sigma output is known to match (validated against the tests).
+    pub sigma_over_matches: Vec<String>,
     pub parameters: Vec<Parameter>,
     pub logsource: String,
     /// Templates see the logic through the renderer's plans, never directly.
@@ -334,7 +336,8 @@ pub struct Rule {
     pub outputs: Vec<Output>,
     pub entities: Vec<Entity>,
     /// Not part of what templates see: events can be large and no artifact carries them.
-    /// Empty when the rules were read with `TestEvents::Skip` (the tests were still checked).
+    /// Empty when the rules were read with `TestEvents::Skip` (the tests were still checked) or
+    /// `TestEvents::Omit` (`build`: the tests were not read).
     #[serde(skip)]
     pub tests: Vec<TestCase>,
     #[serde(skip)]

@@ -14,6 +14,7 @@ mod test_cases;
 
 pub use correlation::check_correlations;
 pub use metadata::check_unique;
+pub use shapes::is_slug;
 
 use aggregation::aggregation;
 use condition::cond;
@@ -23,7 +24,7 @@ use metadata::{check, nonempty, pick, tactic};
 use output::outputs;
 use parameters::parameters;
 use schedule::schedule;
-use shapes::{is_atrm, is_date, is_semver, is_slug, is_technique, is_trr, is_uuid};
+use shapes::{is_atrm, is_date, is_semver, is_technique, is_trr, is_uuid};
 use test_cases::tests;
 
 use crate::diag::{Code, Diagnostic, did_you_mean};
@@ -226,6 +227,27 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
         })
         .collect();
     let falsepositives = raw.falsepositives.iter().map(|f| f.value.clone()).collect();
+    // `build` blanks the tests section before parsing; the names are checked whenever it is read.
+    let sigma_over_matches =
+        raw.sigma_over_matches
+            .iter()
+            .filter(|n| {
+                let known = raw.tests.is_empty()
+                    || raw.tests.iter().any(|t| {
+                        t.value.name.value == n.value && t.value.expect.value == "no_match"
+                    });
+                if !known {
+                    cx.err(
+                        n,
+                        Code::BadTest,
+                        "`sigma_over_matches` names no no_match test of this rule",
+                        "write the exact name of a test whose expect is no_match",
+                    );
+                }
+                known
+            })
+            .map(|n| n.value.clone())
+            .collect();
 
     let ls_index = cx
         .logsources
@@ -308,6 +330,7 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
         trr,
         atrm,
         falsepositives,
+        sigma_over_matches,
         parameters: cx.params.clone(),
         logsource: raw.logsource.value.clone(),
         logic: logic?,
