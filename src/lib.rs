@@ -16,7 +16,9 @@ pub mod prove;
 pub mod render;
 pub mod replay;
 pub mod scaffold;
+pub mod schedule;
 pub mod schema;
+pub mod simulate;
 pub mod source;
 pub mod taxonomy;
 pub mod templates;
@@ -64,6 +66,8 @@ pub struct Compiled {
     pub logsources: Vec<LogSource>,
     pub artifacts: Vec<Artifact>,
     pub warnings: Vec<Diagnostic>,
+    /// The pack's schedule and deployment settings the artifacts were rendered with.
+    pub settings: schedule::PackSettings,
 }
 
 /// Log sources declared under `logsources/` of the templates.
@@ -229,6 +233,7 @@ pub fn compile(
         logsources,
         artifacts,
         warnings: warnings.into_iter().chain(rendered.warnings).collect(),
+        settings: renderer.settings().clone(),
     })
 }
 
@@ -288,7 +293,8 @@ fn prepare(
         sources,
         &checked.logsources,
         &paths.manifest,
-    )?;
+    )?
+    .with_settings(paths.manifest.settings.clone());
     Ok((checked, renderer))
 }
 
@@ -404,9 +410,16 @@ pub fn tests_manifest(c: &Compiled, sources: &SourceMap) -> String {
                     serde_json::json!({ "name": t.name, "expect_match": t.expect_match, "line": line, "events": t.events })
                 })
                 .collect();
+            let b = schedule::RunBounds::of(r, &c.settings);
             serde_json::json!({
                 "name": r.name.0,
                 "id": r.id.0,
+                "schedule": {
+                    "kind": b.kind,
+                    "frequency_minutes": b.frequency,
+                    "delay_minutes": b.delay,
+                    "window_minutes": b.window,
+                },
                 "file": file,
                 "aggregation": r.aggregation().is_some(),
                 "correlation": r.correlation().map(|c| c.kind),

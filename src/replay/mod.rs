@@ -56,9 +56,9 @@
 mod aggregation;
 mod bounded;
 mod correlation;
-mod hit;
+pub(crate) mod hit;
 mod ordered;
-mod pack;
+pub(crate) mod pack;
 mod reader;
 mod scan;
 mod shape;
