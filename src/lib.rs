@@ -130,11 +130,18 @@ pub fn check(
     policy: LockPolicy,
 ) -> Result<Checked, Vec<Diagnostic>> {
     let (rules, logsources) = check_unlocked(paths, sources, events)?;
-    let diags = match lock::read(&paths.rules) {
+    let mut diags = match lock::read(&paths.rules) {
         Ok(Some(l)) => lock::check(&rules, &logsources, &l, policy),
         Ok(None) => vec![lock::missing(&paths.rules)],
         Err(d) => vec![d],
     };
+    if events != TestEvents::Omit {
+        diags.extend(
+            validate::check_coverage(&rules)
+                .into_iter()
+                .filter(|d| !d.is_error()),
+        );
+    }
     if diags.iter().any(Diagnostic::is_error) {
         Err(diags)
     } else {
@@ -177,6 +184,10 @@ pub fn check_unlocked(
     }
     diags.extend(validate::check_unique(&rules));
     diags.extend(validate::check_correlations(&rules));
+    // Without the tests section nothing is known of the rules' tests.
+    if events != TestEvents::Omit {
+        diags.extend(validate::check_coverage(&rules));
+    }
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
@@ -194,7 +205,7 @@ fn load_valid<E: serde::de::DeserializeOwned + Send + Sync + load::raw::TestEven
     let (ids, mut diags) = load::read_sources(files, sources);
     // Each file is parsed and validated on one worker, and its raw form dropped right away.
     let parsed = load::parse_each::<E, _>(sources, &ids, omit_tests, |file, raw| {
-        raw.map(|raw| validate::validate(&raw, file, logsources))
+        raw.map(|raw| validate::validate(&raw, file, &sources.get(file).text, logsources))
     });
     let mut validated = Vec::new();
     for p in parsed {

@@ -333,7 +333,8 @@ fn package(mut p: Pack, out: Option<PathBuf>, dist: Option<PathBuf>) -> ExitCode
 }
 
 fn check(mut p: Pack) -> ExitCode {
-    match compile(&p.paths, &mut p.sources, TestEvents::Skip, LockPolicy::Edit) {
+    // `check` keeps the events, so they are checked against the log source's record shape.
+    match compile(&p.paths, &mut p.sources, TestEvents::Keep, LockPolicy::Edit) {
         Ok(c) => {
             p.report(&c.warnings);
             eprintln!(
