@@ -5,6 +5,7 @@ mod aggregation;
 mod condition;
 mod correlation;
 mod entities;
+mod events;
 mod metadata;
 mod output;
 mod parameters;
@@ -15,6 +16,7 @@ mod test_cases;
 pub use correlation::check_correlations;
 pub use metadata::check_unique;
 pub use shapes::is_slug;
+pub use test_cases::check_coverage;
 
 use aggregation::aggregation;
 use condition::cond;
@@ -36,6 +38,8 @@ use crate::taxonomy::LogSource;
 
 struct Ctx<'a> {
     file: FileId,
+    /// The rule file's text, to place diagnostics inside test events.
+    text: &'a str,
     logsources: &'a [LogSource],
     params: Vec<Parameter>,
     diags: Vec<Diagnostic>,
@@ -55,10 +59,12 @@ impl Ctx<'_> {
 pub fn validate<E: TestEvent>(
     raw: &RawRule<E>,
     file: FileId,
+    text: &str,
     logsources: &[LogSource],
 ) -> Result<Rule, Vec<Diagnostic>> {
     let mut cx = Ctx {
         file,
+        text,
         logsources,
         params: Vec::new(),
         diags: Vec::new(),
@@ -227,6 +233,27 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
         })
         .collect();
     let falsepositives = raw.falsepositives.iter().map(|f| f.value.clone()).collect();
+    // `build` blanks the tests section before parsing; the names are checked whenever it is read.
+    let sigma_over_matches =
+        raw.sigma_over_matches
+            .iter()
+            .filter(|n| {
+                let known = raw.tests.is_empty()
+                    || raw.tests.iter().any(|t| {
+                        t.value.name.value == n.value && t.value.expect.value == "no_match"
+                    });
+                if !known {
+                    cx.err(
+                        n,
+                        Code::BadTest,
+                        "`sigma_over_matches` names no no_match test of this rule",
+                        "write the exact name of a test whose expect is no_match",
+                    );
+                }
+                known
+            })
+            .map(|n| n.value.clone())
+            .collect();
 
     let ls_index = cx
         .logsources
@@ -290,7 +317,7 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
     };
     let schedule = schedule(cx, raw);
     let entities = entities(cx, raw, &outputs);
-    let tests = tests(cx, raw);
+    let (tests, coverage) = tests(cx, ls, raw);
 
     Some(Rule {
         id: id?,
@@ -309,11 +336,13 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
         trr,
         atrm,
         falsepositives,
+        sigma_over_matches,
         parameters: cx.params.clone(),
         logsource: raw.logsource.value.clone(),
         logic: logic?,
         spans: RuleSpans {
             id: cx.span(&raw.id),
+            status: cx.span(&raw.status),
             name: cx.span(&raw.name),
             version: cx.span(&raw.version),
             condition: logic_span,
@@ -322,6 +351,7 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
         outputs,
         entities,
         tests,
+        coverage,
         file: cx.file,
     })
 }
