@@ -10,6 +10,7 @@ pub mod load;
 pub mod lock;
 pub mod lower;
 pub mod model;
+pub mod out_folder;
 pub mod package;
 pub mod prove;
 pub mod render;
@@ -67,7 +68,7 @@ pub fn load_logsources(
     sources: &mut SourceMap,
 ) -> Result<Vec<LogSource>, Vec<Diagnostic>> {
     let dir = templates.join("logsources");
-    let files = load::rule_files(&dir).map_err(|d| vec![d])?;
+    let files = load::rule_files(&dir)?;
     let mut out = Vec::new();
     let mut diags = Vec::new();
     for f in files {
@@ -119,7 +120,7 @@ pub fn check_unlocked(
     events: TestEvents,
 ) -> Result<(Vec<Rule>, Vec<LogSource>), Vec<Diagnostic>> {
     let logsources = load_logsources(&paths.templates, sources)?;
-    let files = load::rule_files(&paths.rules).map_err(|d| vec![d])?;
+    let files = load::rule_files(&paths.rules)?;
     if files.is_empty() {
         return Err(vec![
             Diagnostic::error(Code::Io, "no rule files (*.yml) found")
@@ -209,6 +210,12 @@ pub enum BuildError {
 /// Check, then render every rule and write its artifacts as soon as they are rendered, so a
 /// large pack never holds all its artifacts at once; `out` is replaced only when all is done.
 pub fn build(paths: &Paths, sources: &mut SourceMap, out: &Path) -> Result<Built, BuildError> {
+    let inputs: Vec<&Path> = [&paths.rules, &paths.templates]
+        .into_iter()
+        .chain(&paths.overlay)
+        .map(PathBuf::as_path)
+        .collect();
+    out_folder::check(out, &inputs).map_err(|e| BuildError::Io(e, Vec::new()))?;
     let (rules, logsources, renderer) =
         prepare(paths, sources, TestEvents::Skip).map_err(BuildError::Rules)?;
     let staging = write::Staging::new(out).map_err(|e| BuildError::Io(e, Vec::new()))?;
