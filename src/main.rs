@@ -141,6 +141,7 @@ enum Format {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    on_interrupt();
     match cli.command {
         Command::Schema => {
             print_out(&rulepack::schema::rule_schema());
@@ -414,6 +415,17 @@ fn replay(
             ExitCode::from(EXIT_IO)
         }
     }
+}
+
+/// Ctrl-C or SIGTERM removes this process's staging folders before it exits, so an interrupted
+/// build or package leaves the previous output as it was and nothing beside it.
+fn on_interrupt() {
+    // Without a handler (none can be installed) the default action still ends the process; the
+    // next build removes what it left.
+    let _ = ctrlc::set_handler(|| {
+        write::abandon_all();
+        std::process::exit(130);
+    });
 }
 
 fn paths(input: &Input) -> Paths {
