@@ -3,10 +3,11 @@
 //! Adding a SIEM is mostly a new folder.
 
 use crate::diag::{Code, Diagnostic};
-use crate::load::{read_source, yaml};
+use crate::load::{files, read_source, yaml};
 use crate::source::SourceMap;
 use indexmap::IndexMap;
 use serde::Deserialize;
+use serde_saphyr::Spanned;
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -29,8 +30,9 @@ pub enum Style {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Artifact {
-    /// The tera template in the backend folder that lays the artifact out.
-    pub template: String,
+    /// The tera template in the backend folder that lays the artifact out; a plain relative
+    /// path inside that folder.
+    pub template: Spanned<String>,
     /// File name under out/<backend>/, with `{name}` for the rule name.
     pub file: String,
 }
@@ -223,6 +225,9 @@ pub struct FieldMap {
     pub fields: IndexMap<String, String>,
 }
 
+/// A template is a page of layout; anything larger is refused before it is read whole.
+const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
+
 pub struct Template {
     /// Name in the tera environment: `<backend>/<file>`.
     pub name: String,
@@ -245,32 +250,54 @@ impl Backend {
         roots: &[PathBuf],
         sources: &mut SourceMap,
     ) -> Result<Backend, Diagnostic> {
-        let find = |file: &str| -> PathBuf {
-            roots
-                .iter()
-                .map(|r| r.join(name).join(file))
-                .find(|p| p.exists())
-                .unwrap_or_else(|| {
-                    roots
-                        .last()
-                        .map(|r| r.join(name).join(file))
-                        .unwrap_or_default()
-                })
+        // The first root that has the file; a path that leaves the backend folder, by name or
+        // through a link, is refused.
+        let find = |file: &str| -> Result<PathBuf, String> {
+            let mut found = None;
+            for r in roots {
+                let p = files::inside(&r.join(name), file)?;
+                if found.is_none() && p.exists() {
+                    found = Some(p);
+                }
+            }
+            Ok(found.unwrap_or_else(|| {
+                roots
+                    .last()
+                    .map(|r| r.join(name).join(file))
+                    .unwrap_or_default()
+            }))
         };
-        let file = read_source(&find("backend.yml"), sources)?;
-        let config: BackendConfig = yaml::parse(sources, file)?;
-        let file = read_source(&find("fields.yml"), sources)?;
+        let refused = |file: &str, why: String| {
+            Diagnostic::error(Code::Template, format!("`{name}/{file}` {why}"))
+                .in_file(roots.first().map(|r| r.join(name)).unwrap_or_default())
+                .help("replace the link with the file itself")
+        };
+        let path = find("backend.yml").map_err(|why| refused("backend.yml", why))?;
+        let backend_file = read_source(&path, sources)?;
+        let config: BackendConfig = yaml::parse(sources, backend_file)?;
+        let path = find("fields.yml").map_err(|why| refused("fields.yml", why))?;
+        let file = read_source(&path, sources)?;
         let fields: FieldMap = yaml::parse(sources, file)?;
         let mut templates = Vec::new();
         for a in config.artifacts.iter().chain(&config.pack_artifacts) {
-            let path = find(&a.template);
-            let text = std::fs::read_to_string(&path).map_err(|e| {
+            let path = find(&a.template.value).map_err(|why| {
+                Diagnostic::error(
+                    Code::Template,
+                    format!("template path `{}` {why}", a.template.value),
+                )
+                .at(yaml::span_of(&a.template, backend_file))
+                .help("name a file inside the backend folder, such as `rule.kql`")
+            })?;
+            let bytes = files::read_bounded(&path, MAX_TEMPLATE_BYTES)
+                .map_err(|e| e.to_string())
+                .and_then(|b| String::from_utf8(b).map_err(|_| "is not valid UTF-8".into()));
+            let text = bytes.map_err(|e| {
                 Diagnostic::error(Code::Template, format!("cannot read template: {e}"))
                     .in_file(&path)
-                    .help("every template named in backend.yml must exist in the backend folder")
+                    .help("every template named in backend.yml must be a UTF-8 file in the backend folder")
             })?;
             templates.push(Template {
-                name: format!("{name}/{}", a.template),
+                name: format!("{name}/{}", a.template.value),
                 path,
                 text,
             });
