@@ -3,6 +3,7 @@
 //! requires), and the gzip header carries no name or time.
 
 use crate::load::files;
+use crate::manifest::Manifest;
 use crate::write::Staging;
 use flate2::{Compression, GzBuilder};
 use std::io::{self, Write};
@@ -11,13 +12,13 @@ use std::path::{Path, PathBuf};
 /// No file a build writes comes near this; a larger one is not packaged.
 const MAX_FILE: u64 = 256 << 20;
 
-/// Release files from a built output folder into `dist`: one `.tar.gz` per Splunk app folder
-/// (named `<app>-<version>.tar.gz` from its app.conf), the Sigma rules as one `.tar.gz`, and the
-/// Sentinel pack ARM template as it is. All or nothing: every file is made in memory, written
-/// to a staging folder beside `dist` and swapped in as a whole, so a failure leaves `dist` as
-/// it was. Links and special files under `out` are refused: a link could ship a file from
-/// outside the output. Returns the files written.
-pub fn release(out: &Path, dist: &Path) -> io::Result<Vec<PathBuf>> {
+/// Release files from a built output folder into `dist`, named from the pack manifest: the
+/// Splunk app as `<app_id>-<version>.tar.gz`, the Sigma rules as `<name>-<version>-sigma.tar.gz`,
+/// the Sentinel pack ARM template as `<name>-<version>-sentinel.arm.json`. All or nothing:
+/// every file is made in memory, written to a staging folder beside `dist` and swapped in as a
+/// whole, so a failure leaves `dist` as it was. Links and special files under `out` are
+/// refused: a link could ship a file from outside the output. Returns the files written.
+pub fn release(out: &Path, dist: &Path, pack: &Manifest) -> io::Result<Vec<PathBuf>> {
     let meta = std::fs::metadata(out).map_err(|e| {
         io::Error::new(
             e.kind(),
@@ -28,10 +29,11 @@ pub fn release(out: &Path, dist: &Path) -> io::Result<Vec<PathBuf>> {
         return Err(invalid(format!("not a folder but {}", files::kind(&meta))));
     }
     crate::out_folder::check(dist, &[out])?;
-    let release = release_files(out)?;
+    let release = release_files(out, pack)?;
     if release.is_empty() {
-        return Err(invalid(
-            "nothing to package: no splunk/ app, sigma/ folder or sentinel/rulepack.arm.json; run `rulepack build` first".into(),
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "no built pack in it: run `rulepack build` first",
         ));
     }
     let staging = Staging::new(dist)?;
@@ -43,29 +45,27 @@ pub fn release(out: &Path, dist: &Path) -> io::Result<Vec<PathBuf>> {
 }
 
 /// Each release file's name and bytes.
-fn release_files(out: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
+fn release_files(out: &Path, pack: &Manifest) -> io::Result<Vec<(String, Vec<u8>)>> {
     let mut release = Vec::new();
-    let splunk = out.join("splunk");
-    if is_real_dir(&splunk)? {
-        for (name, entries) in by_top_folder(collect(&splunk)?) {
-            let version = app_version(&entries, &name)?;
-            release.push((format!("{name}-{version}.tar.gz"), tar_gz(&name, &entries)?));
-        }
+    let app_id = &pack.splunk.app_id;
+    let app = out.join("splunk").join(app_id);
+    if is_real_dir(&out.join("splunk"))? && is_real_dir(&app)? {
+        release.push((
+            format!("{app_id}-{}.tar.gz", pack.version),
+            tar_gz(&app, app_id)?,
+        ));
     }
+    let stem = format!("{}-{}", pack.name, pack.version);
     let sigma = out.join("sigma");
     if is_real_dir(&sigma)? {
-        let entries = collect(&sigma)?
-            .into_iter()
-            .map(|(name, content)| (format!("rulepack-sigma/{name}"), content))
-            .collect::<Vec<_>>();
         release.push((
-            "rulepack-sigma.tar.gz".into(),
-            tar_gz("rulepack-sigma", &entries)?,
+            format!("{stem}-sigma.tar.gz"),
+            tar_gz(&sigma, &format!("{stem}-sigma"))?,
         ));
     }
     let arm = out.join("sentinel/rulepack.arm.json");
     if std::fs::symlink_metadata(&arm).is_ok() {
-        release.push(("rulepack-sentinel.arm.json".into(), read_regular(&arm)?));
+        release.push((format!("{stem}-sentinel.arm.json"), read_regular(&arm)?));
     }
     Ok(release)
 }
@@ -101,61 +101,21 @@ fn read_regular(p: &Path) -> io::Result<Vec<u8>> {
     Ok(files::read_bounded(p, MAX_FILE)?)
 }
 
-/// `version` from the app's `default/app.conf`; `0.0.0` without one. It becomes part of a file
-/// name, so only version characters are accepted.
-fn app_version(entries: &[Entry], app: &str) -> io::Result<String> {
-    let conf = entries
-        .iter()
-        .find(|(name, _)| *name == format!("{app}/default/app.conf"))
-        .and_then(|(_, content)| content.as_deref())
-        .map(String::from_utf8_lossy)
-        .unwrap_or_default();
-    let version = conf
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .find(|(k, _)| k.trim() == "version")
-        .map_or("0.0.0", |(_, v)| v.trim());
-    let ok = !version.is_empty()
-        && version.len() <= 64
-        && version
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '_'));
-    if ok {
-        Ok(version.to_string())
-    } else {
-        Err(invalid(format!(
-            "the version in {app}/default/app.conf is not a version ({version:?}); fix it in templates/splunk and rebuild"
-        )))
-    }
+/// A `.tar.gz` of `dir`, whose entries sit under `prefix/` (the app folder name). Links and
+/// special files are refused.
+pub fn tar_gz(dir: &Path, prefix: &str) -> io::Result<Vec<u8>> {
+    archive(prefix, &collect(dir)?)
 }
 
-/// A folder's entries grouped by their first name (the Splunk app folders); files directly
-/// under it are refused, since they belong to no app.
-fn by_top_folder(entries: Vec<Entry>) -> Vec<(String, Vec<Entry>)> {
-    let mut apps: Vec<(String, Vec<Entry>)> = Vec::new();
-    for (name, content) in entries {
-        let top = name.split('/').next().unwrap_or_default().to_string();
-        match apps.last_mut() {
-            Some((t, list)) if *t == top => list.push((name, content)),
-            _ => apps.push((top, vec![(name, content)])),
-        }
-    }
-    apps.retain(|(top, list)| list.iter().any(|(n, c)| *n == *top && c.is_none()));
-    apps
-}
-
-/// A `.tar.gz` of `entries`, all under `prefix/` (the app folder name).
-fn tar_gz(prefix: &str, entries: &[Entry]) -> io::Result<Vec<u8>> {
+/// A `.tar.gz` of `entries` (named relative to their folder), all under `prefix/` (the app
+/// folder name).
+fn archive(prefix: &str, entries: &[Entry]) -> io::Result<Vec<u8>> {
     let mut tar = Vec::new();
-    let root = format!("{prefix}/");
-    append(&mut tar, &root, None);
+    append(&mut tar, &format!("{prefix}/"), None);
     for (name, content) in entries {
-        if *name == prefix {
-            continue;
-        }
         match content {
-            None => append(&mut tar, &format!("{name}/"), None),
-            Some(bytes) => append(&mut tar, name, Some(bytes)),
+            None => append(&mut tar, &format!("{prefix}/{name}/"), None),
+            Some(bytes) => append(&mut tar, &format!("{prefix}/{name}"), Some(bytes)),
         }
     }
     tar.resize(tar.len() + 1024, 0);
@@ -290,8 +250,8 @@ mod tests {
     fn list(entries: &[Entry]) -> String {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("x.tgz");
-        let a = tar_gz("x", entries).unwrap();
-        assert_eq!(a, tar_gz("x", entries).unwrap());
+        let a = archive("x", entries).unwrap();
+        assert_eq!(a, archive("x", entries).unwrap());
         std::fs::write(&file, &a).unwrap();
         let listing = std::process::Command::new("tar")
             .arg("-tvzf")
@@ -309,9 +269,9 @@ mod tests {
     #[test]
     fn same_bytes_every_time_and_readable_by_tar() {
         let text = list(&[
-            ("x/README.txt".into(), Some(b"hello\n".to_vec())),
-            ("x/default".into(), None),
-            ("x/default/app.conf".into(), Some(b"[package]\n".to_vec())),
+            ("README.txt".into(), Some(b"hello\n".to_vec())),
+            ("default".into(), None),
+            ("default/app.conf".into(), Some(b"[package]\n".to_vec())),
         ]);
         assert!(
             text.contains("drwx------ 0/0")
@@ -324,13 +284,16 @@ mod tests {
 
     #[test]
     fn long_non_ascii_names_survive_whole() {
-        let long = format!("x/{}", "é".repeat(120));
-        let deep = format!("x/{}/{}", "漢".repeat(40), "🙂".repeat(30));
+        let long = "é".repeat(120);
+        let deep = format!("{}/{}", "漢".repeat(40), "🙂".repeat(30));
         let text = list(&[
             (long.clone(), Some(b"a".to_vec())),
             (deep.clone(), Some(b"b".to_vec())),
         ]);
-        assert!(text.contains(&long) && text.contains(&deep), "{text}");
+        assert!(
+            text.contains(&format!("x/{long}")) && text.contains(&format!("x/{deep}")),
+            "{text}"
+        );
     }
 
     #[test]

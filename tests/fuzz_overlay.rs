@@ -164,7 +164,7 @@ fn generated_overlays_never_panic_hang_leak_or_leave_files() {
         std::fs::write(out.join("earlier"), format!("case {i}")).unwrap();
         let before = tree(&out);
         let mut paths = common::paths(&rules);
-        paths.overlay = Some(mine);
+        paths.templates = rulepack::templates::Templates::new(Some(mine));
         let out2 = out.clone();
         let ok = fuzz::within(
             Duration::from_secs(60),

@@ -1,5 +1,5 @@
-//! Fuzzing `package`: generated output folders (long and non-ASCII names, deep folders, odd
-//! versions, links in and out, FIFOs, empty folders) packaged in process. For every case: no
+//! Fuzzing `package`: generated output folders (long and non-ASCII names, deep folders, links
+//! in and out, FIFOs, empty folders) packaged in process. For every case: no
 //! panic, no hang (per-case time limit), no `.rulepack-*` left; a package that succeeds holds
 //! exactly the files under `out/` (read back with a tar reader, and with GNU tar in the short
 //! run); one that fails leaves `dist/` byte-identical.
@@ -121,6 +121,8 @@ fn generated_output_folders_package_exactly_or_not_at_all() {
     let n = fuzz::cases(60);
     let mut rng = Rng(0x5eed_0f9a_c4a9_e5a1);
     let (mut packaged, mut refused) = (0, 0);
+    let manifest = common::manifest();
+    let stem = format!("{}-{}", manifest.name, manifest.version);
     for i in 0..n {
         let work = tempfile::tempdir().unwrap();
         let secret = work.path().join("secret");
@@ -144,11 +146,11 @@ fn generated_output_folders_package_exactly_or_not_at_all() {
         std::fs::create_dir(&dist).unwrap();
         std::fs::write(dist.join("earlier"), format!("case {i}")).unwrap();
         let before = tree(&dist);
-        let (o, d) = (out.clone(), dist.clone());
+        let (o, d, pack) = (out.clone(), dist.clone(), manifest.clone());
         let result = fuzz::within(
             Duration::from_secs(60),
             &format!("package case {i}"),
-            move || rulepack::package::release(&o, &d).map_err(|e| e.to_string()),
+            move || rulepack::package::release(&o, &d, &pack).map_err(|e| e.to_string()),
         );
         match result {
             Ok(files) => {
@@ -161,17 +163,18 @@ fn generated_output_folders_package_exactly_or_not_at_all() {
                         .unwrap()
                         .clone()
                 };
-                let sigma = std::fs::read(by_name("rulepack-sigma")).unwrap();
+                let sigma = std::fs::read(by_name(&format!("{stem}-sigma"))).unwrap();
                 assert_eq!(
                     read_tar(&sigma),
-                    expected(&out.join("sigma"), "rulepack-sigma")
+                    expected(&out.join("sigma"), &format!("{stem}-sigma"))
                 );
-                let splunk = std::fs::read(by_name("rulepack_entra_guest-")).unwrap();
+                let splunk =
+                    std::fs::read(by_name(&format!("{}-", manifest.splunk.app_id))).unwrap();
                 assert_eq!(read_tar(&splunk), expected(&app, "rulepack_entra_guest"));
                 if i < 20 {
                     let listed = std::process::Command::new("tar")
                         .arg("-tzf")
-                        .arg(by_name("rulepack-sigma"))
+                        .arg(by_name(&format!("{stem}-sigma")))
                         .output()
                         .unwrap();
                     assert!(

@@ -54,16 +54,7 @@ fn folders_that_hold_the_project_are_refused_before_writing() {
     let dir = project(1);
     std::fs::create_dir(dir.path().join("sub")).unwrap();
     let before = tree(dir.path());
-    for out in [
-        ".",
-        "/",
-        "..",
-        "rules/..",
-        "rules",
-        "rules/out",
-        "templates/x",
-        "sub/..",
-    ] {
+    for out in [".", "/", "..", "rules/..", "rules", "rules/out", "sub/.."] {
         let o = rulepack(dir.path(), &["build", "--out", out]);
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(4), "--out {out}: {stderr}");

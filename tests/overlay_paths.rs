@@ -48,14 +48,14 @@ fn backend_with(dir: &Path, template: &str) {
     std::fs::write(dir.join("mine/sentinel/backend.yml"), text).unwrap();
 }
 
-/// `check` and `build` both fail with `what`, and the project is unchanged.
-fn refused(dir: &Path, what: &str) {
+/// `check` and `build` both fail with `code` and `what`, and the project is unchanged.
+fn refused(dir: &Path, code: &str, what: &str) {
     let before = tree(dir);
     for cmd in ["check", "build"] {
-        let (code, stderr) = rulepack(dir, cmd);
-        assert_eq!(code, Some(1), "{cmd}: {stderr}");
+        let (status, stderr) = rulepack(dir, cmd);
+        assert_eq!(status, Some(1), "{cmd}: {stderr}");
         assert!(
-            stderr.contains("error[R090]") && stderr.contains(what),
+            stderr.contains(&format!("error[{code}]")) && stderr.contains(what),
             "{cmd}: {stderr}"
         );
         assert_eq!(tree(dir), before, "{cmd} changed the project");
@@ -67,11 +67,11 @@ fn refused(dir: &Path, what: &str) {
 fn template_paths_that_leave_the_folder_are_refused_at_the_key() {
     let dir = project();
     backend_with(dir.path(), "../../../../etc/hostname");
-    refused(dir.path(), "mine/sentinel/backend.yml:8:15");
+    refused(dir.path(), "R090", "mine/sentinel/backend.yml:8:15");
     backend_with(dir.path(), "/etc/hostname");
-    refused(dir.path(), "is absolute");
+    refused(dir.path(), "R090", "is absolute");
     backend_with(dir.path(), "sub/../../sigma/rule.yml");
-    refused(dir.path(), "leaves its folder");
+    refused(dir.path(), "R090", "leaves its folder");
 }
 
 #[test]
@@ -83,7 +83,7 @@ fn links_out_of_the_overlay_are_refused() {
         dir.path().join("mine/sentinel/rule.kql"),
     )
     .unwrap();
-    refused(dir.path(), "outside its folder");
+    refused(dir.path(), "R090", "outside its folder");
 }
 
 #[test]
@@ -97,7 +97,7 @@ fn a_fifo_template_is_refused_without_blocking() {
             .unwrap()
             .success()
     );
-    refused(dir.path(), "FIFO");
+    refused(dir.path(), "R001", "FIFO");
 }
 
 #[test]
@@ -108,5 +108,5 @@ fn a_runaway_template_stops_at_the_artifact_budget() {
         "{% for i in range(end=100000) %}{% for j in range(end=100000) %}{{ rule.title }}{% endfor %}{% endfor %}\n",
     )
     .unwrap();
-    refused(dir.path(), "wrote more than 4194304 bytes");
+    refused(dir.path(), "R090", "wrote more than 4194304 bytes");
 }

@@ -2,6 +2,7 @@
 
 pub mod files;
 pub mod raw;
+pub mod tests_section;
 pub mod yaml;
 
 use crate::diag::{Code, Diagnostic};
@@ -43,9 +44,7 @@ pub fn read_source(path: &Path, sources: &mut SourceMap) -> Result<FileId, Diagn
             files::ReadError::TooLarge(_) => d(Code::YamlSyntax)
                 .at_line(1, 1)
                 .help("a rule is a page of YAML: split it into one rule per file"),
-            files::ReadError::NotRegular(_) => {
-                d(Code::Io).help("replace it with a regular file holding the YAML")
-            }
+            files::ReadError::NotRegular(_) => d(Code::Io).help("replace it with a regular file"),
             files::ReadError::Io(_) => d(Code::Io),
         }
     })?;
@@ -90,10 +89,12 @@ pub fn read_sources(paths: &[PathBuf], sources: &mut SourceMap) -> (Vec<FileId>,
 }
 
 /// Parses each file as a rule and hands the result to `then`, on every core; results keep the
-/// files' order. Parsing dominates loading and files are independent.
+/// files' order. Parsing dominates loading and files are independent. With `omit_tests` the
+/// top-level `tests:` section is not parsed at all (see `tests_section`).
 pub fn parse_each<E, T>(
     sources: &SourceMap,
     files: &[FileId],
+    omit_tests: bool,
     then: impl Fn(FileId, Result<RawRule<E>, Diagnostic>) -> T + Sync + Send,
 ) -> Vec<T>
 where
@@ -104,7 +105,15 @@ where
     crate::parallel(|| {
         files
             .par_iter()
-            .map(|&file| then(file, yaml::parse::<RawRule<E>>(sources, file)))
+            .map(|&file| {
+                let text = &sources.get(file).text;
+                let text = if omit_tests {
+                    tests_section::blank(text)
+                } else {
+                    std::borrow::Cow::Borrowed(text.as_str())
+                };
+                then(file, yaml::parse_text::<RawRule<E>>(&text, sources, file))
+            })
             .collect()
     })
 }

@@ -3,8 +3,9 @@
 //! Adding a SIEM is mostly a new folder.
 
 use crate::diag::{Code, Diagnostic};
-use crate::load::{files, read_source, yaml};
+use crate::load::{files, yaml};
 use crate::source::SourceMap;
+use crate::templates::Templates;
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -225,9 +226,6 @@ pub struct FieldMap {
     pub fields: IndexMap<String, String>,
 }
 
-/// A template is a page of layout; anything larger is refused before it is read whole.
-const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
-
 pub struct Template {
     /// Name in the tera environment: `<backend>/<file>`.
     pub name: String,
@@ -243,44 +241,21 @@ pub struct Backend {
 }
 
 impl Backend {
-    /// Loads backend `name` from the first of `roots` that has each file, so a team's folder
-    /// given with `--templates` overlays the shipped one file by file.
+    /// Loads backend `name` from the shipped templates, a team's overlay replacing them file by
+    /// file.
     pub fn load(
         name: &str,
-        roots: &[PathBuf],
+        templates: &Templates,
         sources: &mut SourceMap,
     ) -> Result<Backend, Diagnostic> {
-        // The first root that has the file; a path that leaves the backend folder, by name or
-        // through a link, is refused.
-        let find = |file: &str| -> Result<PathBuf, String> {
-            let mut found = None;
-            for r in roots {
-                let p = files::inside(&r.join(name), file)?;
-                if found.is_none() && p.exists() {
-                    found = Some(p);
-                }
-            }
-            Ok(found.unwrap_or_else(|| {
-                roots
-                    .last()
-                    .map(|r| r.join(name).join(file))
-                    .unwrap_or_default()
-            }))
-        };
-        let refused = |file: &str, why: String| {
-            Diagnostic::error(Code::Template, format!("`{name}/{file}` {why}"))
-                .in_file(roots.first().map(|r| r.join(name)).unwrap_or_default())
-                .help("replace the link with the file itself")
-        };
-        let path = find("backend.yml").map_err(|why| refused("backend.yml", why))?;
-        let backend_file = read_source(&path, sources)?;
+        let backend_file = templates.read(&format!("{name}/backend.yml"), sources)?;
         let config: BackendConfig = yaml::parse(sources, backend_file)?;
-        let path = find("fields.yml").map_err(|why| refused("fields.yml", why))?;
-        let file = read_source(&path, sources)?;
+        let file = templates.read(&format!("{name}/fields.yml"), sources)?;
         let fields: FieldMap = yaml::parse(sources, file)?;
-        let mut templates = Vec::new();
+        let mut templates_out = Vec::new();
         for a in config.artifacts.iter().chain(&config.pack_artifacts) {
-            let path = find(&a.template.value).map_err(|why| {
+            // Refused at the key, before the path is joined to any folder.
+            files::check_relative(&a.template.value).map_err(|why| {
                 Diagnostic::error(
                     Code::Template,
                     format!("template path `{}` {why}", a.template.value),
@@ -288,20 +263,15 @@ impl Backend {
                 .at(yaml::span_of(&a.template, backend_file))
                 .help("name a file inside the backend folder, such as `rule.kql`")
             })?;
-            let bytes = files::read_bounded(&path, MAX_TEMPLATE_BYTES)
-                .map_err(|e| e.to_string())
-                .and_then(|b| String::from_utf8(b).map_err(|_| "is not valid UTF-8".into()));
-            let text = bytes.map_err(|e| {
-                Diagnostic::error(Code::Template, format!("cannot read template: {e}"))
-                    .in_file(&path)
-                    .help("every template named in backend.yml must be a UTF-8 file in the backend folder")
-            })?;
-            templates.push(Template {
+            let file = templates.read(&format!("{name}/{}", a.template.value), sources)?;
+            let source = sources.get(file);
+            templates_out.push(Template {
                 name: format!("{name}/{}", a.template.value),
-                path,
-                text,
+                path: source.path.clone(),
+                text: source.text.clone(),
             });
         }
+        let templates = templates_out;
         Ok(Backend {
             config,
             fields,
