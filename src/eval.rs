@@ -161,7 +161,11 @@ impl<'a> Evaluator<'a> {
                 continue;
             }
             let key = match &c.key {
-                Some(k) => self.output(&mut r.clone(), k).filter(|k| !k.is_empty()),
+                // Keys compare case-insensitively (docs/semantics.md).
+                Some(k) => self
+                    .output(&mut r.clone(), k)
+                    .filter(|k| !k.is_empty())
+                    .map(|k| k.to_lowercase()),
                 None => Some(String::new()),
             };
             let Some(key) = key else { continue };

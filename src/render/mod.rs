@@ -19,6 +19,7 @@ use crate::manifest::Manifest;
 use crate::model::{
     AggFunction, Correlation, CorrelationKind, Logic, Output, Rule, Severity, StageRef, find,
 };
+use crate::schedule::{BoundsView, PackSettings, RunBounds, duration_text};
 use crate::source::SourceMap;
 use crate::taxonomy::LogSource;
 use crate::templates::Templates;
@@ -53,6 +54,8 @@ pub struct PackVars(Vec<Value>);
 
 pub struct Renderer {
     backends: Vec<Backend>,
+    /// The pack's schedule and deployment settings (tolerated delay, enabled).
+    settings: PackSettings,
     /// Each backend's `constants` as a template value, converted once.
     constants: Vec<Value>,
     /// The pySigma pipelines' view of the field tables, for the pack templates (`pipelines`).
@@ -190,15 +193,6 @@ fn kind_name(k: CorrelationKind) -> &'static str {
     }
 }
 
-/// Minutes as a KQL/SPL-friendly duration: the largest unit that divides them.
-fn duration_text(minutes: u64) -> String {
-    match minutes {
-        m if m % 1440 == 0 => format!("{}d", m / 1440),
-        m if m % 60 == 0 => format!("{}h", m / 60),
-        m => format!("{m}m"),
-    }
-}
-
 #[derive(Serialize)]
 struct AggView {
     function: AggFunction,
@@ -282,6 +276,7 @@ impl Renderer {
         if diags.is_empty() {
             Ok(Renderer {
                 backends,
+                settings: PackSettings::default(),
                 constants,
                 pipelines,
                 pack,
@@ -291,6 +286,16 @@ impl Renderer {
         } else {
             Err(diags)
         }
+    }
+
+    /// Uses the pack's settings (from its manifest) instead of the defaults.
+    pub fn with_settings(mut self, settings: PackSettings) -> Renderer {
+        self.settings = settings;
+        self
+    }
+
+    pub fn settings(&self) -> &PackSettings {
+        &self.settings
     }
 
     /// Renders one rule's artifacts for every backend; `rules` is the pack, for correlations.
@@ -364,6 +369,9 @@ impl Renderer {
             vars.insert("pack", self.pack.clone());
             let agg = rule.aggregation().map(|a| agg_view(b, rule, a));
             vars.insert("agg", to_value(&agg, path)?);
+            vars.insert("settings", to_value(&self.settings, path)?);
+            let bounds = BoundsView::from(RunBounds::of(rule, &self.settings));
+            vars.insert("sched", to_value(&bounds, path)?);
             if let Lowered::Correlation { c, key, .. } = &logic {
                 let reason = match b.config.correlations.get(&c.kind) {
                     None => Some(format!(

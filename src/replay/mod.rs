@@ -52,9 +52,9 @@
 
 mod aggregation;
 mod correlation;
-mod hit;
+pub(crate) mod hit;
 mod ordered;
-mod pack;
+pub(crate) mod pack;
 mod reader;
 mod scan;
 mod shape;

@@ -20,24 +20,24 @@ pub(super) enum Stage {
     Correlation(CorrState),
 }
 
-pub(super) struct PackRule<'a> {
-    pub(super) rule: &'a Rule,
+pub(crate) struct PackRule<'a> {
+    pub(crate) rule: &'a Rule,
     eval: Evaluator<'a>,
     /// Single-record rules: the lowered condition. Correlations evaluate nothing themselves:
     /// they read the matches of the rules they name (`links`).
     cond: Option<Cond>,
     /// For correlations: the pack indices of the `first` rules, then of the `then` rule.
     links: Option<(Vec<usize>, usize)>,
-    pub(super) entities: Vec<OutCol>,
+    pub(crate) entities: Vec<OutCol>,
     /// Group-by fields (top-level), for aggregations.
-    pub(super) group: Vec<(String, String)>,
+    pub(crate) group: Vec<(String, String)>,
     /// For correlations: the stages; `cond` is then any stage's condition.
     stages: Option<Stages>,
 }
 
 /// Every rule of a pack, lowered once, with its evaluator.
 pub struct Pack<'a> {
-    pub(super) rules: Vec<PackRule<'a>>,
+    pub(crate) rules: Vec<PackRule<'a>>,
     /// Some rule needs the time of every record (an absence).
     clocked: bool,
 }
@@ -139,8 +139,13 @@ impl<'a> Pack<'a> {
             .collect()
     }
 
+    /// A normalised record's event time, as written.
+    pub(crate) fn time(&self, record: &Value) -> Option<String> {
+        self.rules.first()?.eval.field_text(record, "time")
+    }
+
     /// Evaluates every rule on one normalised record.
-    pub(super) fn evaluate(&self, record: &mut Value) -> RecordOut {
+    pub(crate) fn evaluate(&self, record: &mut Value) -> RecordOut {
         let hit: Vec<bool> = self
             .rules
             .iter()
@@ -178,7 +183,12 @@ impl<'a> Pack<'a> {
                 (_, Some(s)) => MatchKind::Correlation {
                     t: out.time.as_deref().and_then(parse_time),
                     key: match &s.key {
-                        Some(k) => r.eval.output(record, k).filter(|k| !k.is_empty()),
+                        // Keys compare case-insensitively (docs/semantics.md).
+                        Some(k) => r
+                            .eval
+                            .output(record, k)
+                            .filter(|k| !k.is_empty())
+                            .map(|k| k.to_lowercase()),
                         None => Some(String::new()),
                     },
                     first,
@@ -215,19 +225,19 @@ impl<'a> Pack<'a> {
 }
 
 /// A record's matches and what the stages need from it.
-pub(super) struct RecordOut {
+pub(crate) struct RecordOut {
     /// The record's `time` field as written.
-    pub(super) time: Option<String>,
-    pub(super) matches: Vec<Match>,
+    pub(crate) time: Option<String>,
+    pub(crate) matches: Vec<Match>,
 }
 
-pub(super) struct Match {
-    pub(super) rule: usize,
-    pub(super) kind: MatchKind,
+pub(crate) struct Match {
+    pub(crate) rule: usize,
+    pub(crate) kind: MatchKind,
 }
 
 /// The facts a rule's stage needs from a matching record.
-pub(super) enum MatchKind {
+pub(crate) enum MatchKind {
     /// Entity column values, in the rule's entity order.
     Each(Vec<Option<String>>),
     Aggregation {
