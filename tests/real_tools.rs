@@ -68,6 +68,9 @@ fn sigma_check(dir: &Path) -> Output {
             "-x",
             "d3_fendtag",
             "--fail-on-issues",
+            // The rules, not the pySigma pipelines beside them in out/sigma/pipelines/.
+            "--file-pattern",
+            "azure_*.yml",
         ])
         .arg(dir))
 }
