@@ -16,7 +16,9 @@ pub mod prove;
 pub mod render;
 pub mod replay;
 pub mod scaffold;
+pub mod schedule;
 pub mod schema;
+pub mod simulate;
 pub mod source;
 pub mod taxonomy;
 pub mod templates;
@@ -64,6 +66,8 @@ pub struct Compiled {
     pub logsources: Vec<LogSource>,
     pub artifacts: Vec<Artifact>,
     pub warnings: Vec<Diagnostic>,
+    /// The pack's schedule and deployment settings the artifacts were rendered with.
+    pub settings: schedule::PackSettings,
 }
 
 /// Log sources declared under `logsources/` of the templates.
@@ -126,11 +130,18 @@ pub fn check(
     policy: LockPolicy,
 ) -> Result<Checked, Vec<Diagnostic>> {
     let (rules, logsources) = check_unlocked(paths, sources, events)?;
-    let diags = match lock::read(&paths.rules) {
+    let mut diags = match lock::read(&paths.rules) {
         Ok(Some(l)) => lock::check(&rules, &logsources, &l, policy),
         Ok(None) => vec![lock::missing(&paths.rules)],
         Err(d) => vec![d],
     };
+    if events != TestEvents::Omit {
+        diags.extend(
+            validate::check_coverage(&rules)
+                .into_iter()
+                .filter(|d| !d.is_error()),
+        );
+    }
     if diags.iter().any(Diagnostic::is_error) {
         Err(diags)
     } else {
@@ -173,6 +184,10 @@ pub fn check_unlocked(
     }
     diags.extend(validate::check_unique(&rules));
     diags.extend(validate::check_correlations(&rules));
+    // Without the tests section nothing is known of the rules' tests.
+    if events != TestEvents::Omit {
+        diags.extend(validate::check_coverage(&rules));
+    }
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
@@ -190,7 +205,7 @@ fn load_valid<E: serde::de::DeserializeOwned + Send + Sync + load::raw::TestEven
     let (ids, mut diags) = load::read_sources(files, sources);
     // Each file is parsed and validated on one worker, and its raw form dropped right away.
     let parsed = load::parse_each::<E, _>(sources, &ids, omit_tests, |file, raw| {
-        raw.map(|raw| validate::validate(&raw, file, logsources))
+        raw.map(|raw| validate::validate(&raw, file, &sources.get(file).text, logsources))
     });
     let mut validated = Vec::new();
     for p in parsed {
@@ -229,6 +244,7 @@ pub fn compile(
         logsources,
         artifacts,
         warnings: warnings.into_iter().chain(rendered.warnings).collect(),
+        settings: renderer.settings().clone(),
     })
 }
 
@@ -288,7 +304,8 @@ fn prepare(
         sources,
         &checked.logsources,
         &paths.manifest,
-    )?;
+    )?
+    .with_settings(paths.manifest.settings.clone());
     Ok((checked, renderer))
 }
 
@@ -404,9 +421,16 @@ pub fn tests_manifest(c: &Compiled, sources: &SourceMap) -> String {
                     serde_json::json!({ "name": t.name, "expect_match": t.expect_match, "line": line, "events": t.events })
                 })
                 .collect();
+            let b = schedule::RunBounds::of(r, &c.settings);
             serde_json::json!({
                 "name": r.name.0,
                 "id": r.id.0,
+                "schedule": {
+                    "kind": b.kind,
+                    "frequency_minutes": b.frequency,
+                    "delay_minutes": b.delay,
+                    "window_minutes": b.window,
+                },
                 "file": file,
                 "aggregation": r.aggregation().is_some(),
                 "correlation": r.correlation().map(|c| c.kind),

@@ -101,6 +101,12 @@ fn main() -> ExitCode {
             workers,
             ..
         } => Pack::open(pack, &input).map(|p| replay(p, &events, shape, workers)),
+        Command::Simulate {
+            input,
+            events,
+            shape,
+            delay,
+        } => Pack::open(pack, &input).map(|p| simulate(p, &events, shape, delay.as_deref())),
         Command::Test {
             input,
             rules_filter,
@@ -327,7 +333,8 @@ fn package(mut p: Pack, out: Option<PathBuf>, dist: Option<PathBuf>) -> ExitCode
 }
 
 fn check(mut p: Pack) -> ExitCode {
-    match compile(&p.paths, &mut p.sources, TestEvents::Skip, LockPolicy::Edit) {
+    // `check` keeps the events, so they are checked against the log source's record shape.
+    match compile(&p.paths, &mut p.sources, TestEvents::Keep, LockPolicy::Edit) {
         Ok(c) => {
             p.report(&c.warnings);
             eprintln!(
@@ -451,6 +458,65 @@ fn replay(mut p: Pack, events: &[PathBuf], shape: ShapeArg, workers: Option<usiz
     };
     let mut out = std::io::stdout().lock();
     match replay::run(&pack, events, &opts, &mut out) {
+        Ok(summary) => {
+            eprint!("{}", summary.render());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_IO)
+        }
+    }
+}
+
+fn simulate(mut p: Pack, events: &[PathBuf], shape: ShapeArg, delay: Option<&str>) -> ExitCode {
+    use rulepack::replay::Shape;
+    use rulepack::simulate::{self, Options};
+    use std::io::Read;
+    let fixed_delay = match delay.map(|d| (d, rulepack::model::Duration::parse(d))) {
+        None => None,
+        Some((_, Some(d))) => Some(d.minutes as i64 * 60),
+        Some((d, None)) => {
+            eprintln!("error: --delay `{d}` is not a duration such as 5m, 2h or 1d");
+            return ExitCode::from(EXIT_RULE_ERRORS);
+        }
+    };
+    let checked =
+        match rulepack::check(&p.paths, &mut p.sources, TestEvents::Skip, LockPolicy::Edit) {
+            Ok(c) => c,
+            Err(diags) => return p.fail(&diags),
+        };
+    p.report(&checked.warnings);
+    let pack = rulepack::replay::Pack::new(&checked.rules, &checked.logsources);
+    let opts = Options {
+        shape: match shape {
+            ShapeArg::Auto => Shape::Auto,
+            ShapeArg::Graph => Shape::Graph,
+            ShapeArg::Diagnostic => Shape::Diagnostic,
+            ShapeArg::Loganalytics => Shape::LogAnalytics,
+        },
+        fixed_delay,
+    };
+    // The files are one stream, read in order.
+    let mut stream: Box<dyn Read> = Box::new(std::io::empty());
+    for path in events {
+        let file: Box<dyn Read> = if path == Path::new("-") {
+            Box::new(std::io::stdin())
+        } else {
+            match std::fs::File::open(path) {
+                Ok(f) => Box::new(f),
+                Err(e) => {
+                    eprintln!("error: cannot read {}: {e}", path.display());
+                    return ExitCode::from(EXIT_IO);
+                }
+            }
+        };
+        stream = Box::new(stream.chain(file));
+    }
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, stream);
+    let mut out = std::io::stdout().lock();
+    let settings = p.paths.manifest.settings.clone();
+    match simulate::run(&pack, &settings, &opts, &mut reader, &mut out) {
         Ok(summary) => {
             eprint!("{}", summary.render());
             ExitCode::SUCCESS

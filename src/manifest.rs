@@ -8,6 +8,8 @@
 use crate::diag::{Code, Diagnostic};
 use crate::load::raw::S;
 use crate::load::{read_source, yaml};
+use crate::model::Duration;
+use crate::schedule::PackSettings;
 use crate::source::{FileId, SourceMap};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -23,6 +25,23 @@ struct RawManifest {
     author: S<String>,
     splunk: RawSplunk,
     sentinel: RawSentinel,
+    #[serde(default)]
+    schedule: Option<RawSchedule>,
+    #[serde(default)]
+    deploy: Option<RawDeploy>,
+}
+
+/// docs/semantics.md, "Running on a schedule".
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    max_ingestion_delay: S<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeploy {
+    enabled: S<bool>,
 }
 
 #[derive(Deserialize)]
@@ -50,6 +69,8 @@ pub struct Manifest {
     pub author: String,
     pub splunk: SplunkApp,
     pub sentinel: SentinelPack,
+    /// `schedule.max_ingestion_delay` (default 10m) and `deploy.enabled` (default false).
+    pub settings: PackSettings,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -141,10 +162,29 @@ fn validate(raw: RawManifest, file: FileId) -> Result<Manifest, Vec<Diagnostic>>
     ] {
         check(v, text_problem(&v.value, what), "write one line of text");
     }
+    let mut settings = PackSettings::default();
+    if let Some(sched) = &raw.schedule {
+        let v = &sched.max_ingestion_delay;
+        match Duration::parse(&v.value).filter(|d| d.minutes <= 1440) {
+            Some(d) => settings.max_ingestion_delay = d,
+            None => check(
+                v,
+                Some(format!(
+                    "invalid schedule.max_ingestion_delay `{}`",
+                    v.value
+                )),
+                "write a duration from 1m to 1d such as 10m or 1h: how much later than its event time a record may be ingested and still be evaluated (docs/semantics.md)",
+            ),
+        }
+    }
+    if let Some(d) = &raw.deploy {
+        settings.deploy_enabled = d.enabled.value;
+    }
     if !diags.is_empty() {
         return Err(diags);
     }
     Ok(Manifest {
+        settings,
         name: raw.name.value,
         version: raw.version.value,
         description: raw.description.value,

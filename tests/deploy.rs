@@ -893,12 +893,15 @@ fn savedsearches_problems(
     splunk: &Path,
 ) -> Vec<String> {
     let mut p = Vec::new();
-    // Rule id -> (name, lookback minutes), from the Sentinel YAML of the same build.
+    // Rule id -> (name, lookback minutes): ids from the Sentinel YAML of the same build, the
+    // lookback the Splunk stanza searches from the rule file (Sentinel's query period now adds
+    // the tolerated ingestion delay, docs/semantics.md).
     let mut rules: BTreeMap<String, (String, u64)> = BTreeMap::new();
     for y in files(sentinel, ".yaml") {
         let v = parse_yaml(&y);
         let name = y.file_stem().unwrap().to_string_lossy().into_owned();
-        let lookback = v["queryPeriod"]
+        let rule = parse_yaml(&repo().join("rules").join(format!("{name}.yml")));
+        let lookback = rule["schedule"]["lookback"]
             .as_str()
             .and_then(short_minutes)
             .unwrap_or(0);

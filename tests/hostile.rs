@@ -410,13 +410,16 @@ fn the_loader_never_panics() {
             text.into_iter().collect(),
         );
         match yaml::parse::<RawRule>(&sources, file) {
-            Ok(raw) => match rulepack::validate::validate(&raw, file, &logsources) {
-                Ok(_) => ok += 1,
-                Err(d) => {
-                    assert!(!d.is_empty());
-                    rejected += 1;
+            Ok(raw) => {
+                match rulepack::validate::validate(&raw, file, &sources.get(file).text, &logsources)
+                {
+                    Ok(_) => ok += 1,
+                    Err(d) => {
+                        assert!(!d.is_empty());
+                        rejected += 1;
+                    }
                 }
-            },
+            }
             Err(_) => rejected += 1,
         }
     }

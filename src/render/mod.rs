@@ -3,6 +3,7 @@
 //! see YAML rules; they see the validated rule and the IR.
 
 pub mod backend;
+pub mod derived_id;
 pub mod error;
 pub mod escape;
 pub mod pipeline;
@@ -17,6 +18,7 @@ use crate::manifest::Manifest;
 use crate::model::{
     AggFunction, Correlation, CorrelationKind, Logic, Output, Rule, Severity, StageRef, find,
 };
+use crate::schedule::{BoundsView, PackSettings, RunBounds, duration_text};
 use crate::source::SourceMap;
 use crate::taxonomy::LogSource;
 use crate::templates::Templates;
@@ -51,6 +53,8 @@ pub struct PackVars(Vec<Value>);
 
 pub struct Renderer {
     backends: Vec<Backend>,
+    /// The pack's schedule and deployment settings (tolerated delay, enabled).
+    settings: PackSettings,
     /// Each backend's `constants` as a template value, converted once.
     constants: Vec<Value>,
     /// The pySigma pipelines' view of the field tables, for the pack templates (`pipelines`).
@@ -188,15 +192,6 @@ fn kind_name(k: CorrelationKind) -> &'static str {
     }
 }
 
-/// Minutes as a KQL/SPL-friendly duration: the largest unit that divides them.
-fn duration_text(minutes: u64) -> String {
-    match minutes {
-        m if m % 1440 == 0 => format!("{}d", m / 1440),
-        m if m % 60 == 0 => format!("{}h", m / 60),
-        m => format!("{m}m"),
-    }
-}
-
 #[derive(Serialize)]
 struct AggView {
     function: AggFunction,
@@ -280,6 +275,7 @@ impl Renderer {
         if diags.is_empty() {
             Ok(Renderer {
                 backends,
+                settings: PackSettings::default(),
                 constants,
                 pipelines,
                 pack,
@@ -289,6 +285,16 @@ impl Renderer {
         } else {
             Err(diags)
         }
+    }
+
+    /// Uses the pack's settings (from its manifest) instead of the defaults.
+    pub fn with_settings(mut self, settings: PackSettings) -> Renderer {
+        self.settings = settings;
+        self
+    }
+
+    pub fn settings(&self) -> &PackSettings {
+        &self.settings
     }
 
     /// Renders one rule's artifacts for every backend; `rules` is the pack, for correlations.
@@ -362,6 +368,9 @@ impl Renderer {
             vars.insert("pack", self.pack.clone());
             let agg = rule.aggregation().map(|a| agg_view(b, rule, a));
             vars.insert("agg", to_value(&agg, path)?);
+            vars.insert("settings", to_value(&self.settings, path)?);
+            let bounds = BoundsView::from(RunBounds::of(rule, &self.settings));
+            vars.insert("sched", to_value(&bounds, path)?);
             if let Lowered::Correlation { c, key, .. } = &logic {
                 let reason = match b.config.correlations.get(&c.kind) {
                     None => Some(format!(
@@ -497,18 +506,16 @@ impl Renderer {
                     let (level, fps) = sigma_meta(rule, approximate);
                     vars.insert("sigma_level", to_value(&level, path)?);
                     vars.insert("sigma_falsepositives", to_value(&fps, path)?);
-                    vars.insert(
-                        "correlation_id",
-                        to_value(&derived_uuid(&rule.id.0, "correlation"), path)?,
-                    );
-                    vars.insert(
-                        "first_id",
-                        to_value(&derived_uuid(&rule.id.0, "first"), path)?,
-                    );
-                    vars.insert(
-                        "then_id",
-                        to_value(&derived_uuid(&rule.id.0, "then"), path)?,
-                    );
+                    for role in ["first", "then"] {
+                        vars.insert(
+                            if role == "first" {
+                                "first_id"
+                            } else {
+                                "then_id"
+                            },
+                            to_value(&derived_id(rule, role, path)?, path)?,
+                        );
+                    }
                     vars.insert("first_detection", to_value(&first_det, path)?);
                     vars.insert("then_detection", to_value(&then_det, path)?);
                     vars.insert("corr", to_value(&serde_json::json!({
@@ -528,10 +535,13 @@ impl Renderer {
                     let (level, fps) = sigma_meta(rule, !det.approximations.is_empty());
                     vars.insert("sigma_level", to_value(&level, path)?);
                     vars.insert("sigma_falsepositives", to_value(&fps, path)?);
-                    vars.insert(
-                        "correlation_id",
-                        to_value(&derived_uuid(&rule.id.0, "correlation"), path)?,
-                    );
+                    // The document that alerts carries the rule's id (as the Sentinel rule and
+                    // the Splunk stanza do); a threshold's base rule gets a derived one.
+                    let base_id = match rule.aggregation() {
+                        Some(_) => derived_id(rule, "base", path)?,
+                        None => rule.id.0.clone(),
+                    };
+                    vars.insert("base_id", to_value(&base_id, path)?);
                     vars.insert("detection", to_value(&det, path)?);
                 }
             }
@@ -712,31 +722,16 @@ fn pipelines_value(backends: &[Backend], logsources: &[LogSource]) -> Result<Val
     to_value(&view, fields)
 }
 
-/// A stable UUID for an artifact derived from a rule (a Sigma correlation), so it never changes
-/// between builds and never collides with the rule's own id.
-fn derived_uuid(id: &str, salt: &str) -> String {
-    let fnv = |seed: u64| {
-        let mut h = seed;
-        for b in id.bytes().chain([0]).chain(salt.bytes()) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        h
-    };
-    let hex = format!(
-        "{:016x}{:016x}",
-        fnv(0xcbf2_9ce4_8422_2325),
-        fnv(0x8422_2325_cbf2_9ce4)
-    );
-    // Version 8 (custom) and the RFC 4122 variant, so validators accept it as a UUID.
-    format!(
-        "{}-{}-8{}-9{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[17..20],
-        &hex[20..32]
-    )
+/// The id of a Sigma document derived from `rule` (`derived_id::derived_uuid`).
+fn derived_id(rule: &Rule, role: &str, path: &Path) -> Result<String, Diagnostic> {
+    derived_id::derived_uuid(&rule.id.0, role).ok_or_else(|| {
+        Diagnostic::error(
+            Code::Template,
+            format!("rule id `{}` is not a UUID", rule.id.0),
+        )
+        .in_file(path)
+        .help("derived Sigma ids are UUIDv5 in the rule id's namespace")
+    })
 }
 
 /// LF line ends, no trailing spaces, exactly one final newline: stable bytes for reviewers.

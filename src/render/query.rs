@@ -36,6 +36,32 @@ pub struct Walker<'a> {
 
 type Scope = Vec<(String, String)>;
 
+/// A condition without quantifiers that every record satisfying `c` satisfies too (the
+/// record-level predicates every branch needs), or None when some branch needs only array
+/// elements. `any[activity = A, all[activity = B, some …]]` gives `any[activity = A,
+/// activity = B]`.
+fn guard(c: &Cond) -> Option<Cond> {
+    if !c.has_quantifier() {
+        return Some(c.clone());
+    }
+    match c {
+        Cond::All(cs) => {
+            let mut parts: Vec<Cond> = cs.iter().filter_map(guard).collect();
+            match parts.len() {
+                0 => None,
+                1 => parts.pop(),
+                _ => Some(Cond::All(parts)),
+            }
+        }
+        Cond::Any(cs) => cs
+            .iter()
+            .map(guard)
+            .collect::<Option<Vec<_>>>()
+            .map(Cond::Any),
+        Cond::Not(_) | Cond::Some { .. } | Cond::Pred(_) => None,
+    }
+}
+
 impl<'a> Walker<'a> {
     pub fn new(b: &'a Backend, ls: &'a LogSource, rule: &'a str) -> Self {
         Walker {
@@ -61,6 +87,12 @@ impl<'a> Walker<'a> {
         };
         for c in &conjuncts {
             if c.has_quantifier() {
+                // What the record itself must satisfy is tested before any array is expanded,
+                // so the expansion only runs on the records that can still match.
+                if let Some(g) = guard(c) {
+                    plan.filters
+                        .push(self.cond(&g, &Vec::new(), &mut Vec::new(), "")?);
+                }
                 let text = self.cond(c, &Vec::new(), &mut plan.steps, "")?;
                 plan.residual.push(text);
             } else {

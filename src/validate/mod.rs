@@ -5,6 +5,7 @@ mod aggregation;
 mod condition;
 mod correlation;
 mod entities;
+mod events;
 mod metadata;
 mod output;
 mod parameters;
@@ -15,6 +16,7 @@ mod test_cases;
 pub use correlation::check_correlations;
 pub use metadata::check_unique;
 pub use shapes::is_slug;
+pub use test_cases::check_coverage;
 
 use aggregation::aggregation;
 use condition::cond;
@@ -36,6 +38,8 @@ use crate::taxonomy::LogSource;
 
 struct Ctx<'a> {
     file: FileId,
+    /// The rule file's text, to place diagnostics inside test events.
+    text: &'a str,
     logsources: &'a [LogSource],
     params: Vec<Parameter>,
     diags: Vec<Diagnostic>,
@@ -55,10 +59,12 @@ impl Ctx<'_> {
 pub fn validate<E: TestEvent>(
     raw: &RawRule<E>,
     file: FileId,
+    text: &str,
     logsources: &[LogSource],
 ) -> Result<Rule, Vec<Diagnostic>> {
     let mut cx = Ctx {
         file,
+        text,
         logsources,
         params: Vec::new(),
         diags: Vec::new(),
@@ -311,7 +317,7 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
     };
     let schedule = schedule(cx, raw);
     let entities = entities(cx, raw, &outputs);
-    let tests = tests(cx, raw);
+    let (tests, coverage) = tests(cx, ls, raw);
 
     Some(Rule {
         id: id?,
@@ -336,6 +342,7 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
         logic: logic?,
         spans: RuleSpans {
             id: cx.span(&raw.id),
+            status: cx.span(&raw.status),
             name: cx.span(&raw.name),
             version: cx.span(&raw.version),
             condition: logic_span,
@@ -344,6 +351,7 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
         outputs,
         entities,
         tests,
+        coverage,
         file: cx.file,
     })
 }
