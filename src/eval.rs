@@ -701,7 +701,8 @@ mod tests {
     fn regexes_are_compiled_once_per_pattern_and_case() {
         let ls: LogSource = serde_json::from_value(serde_json::json!({
             "name": "t", "title": "t", "arrays": {},
-            "fields": {"f": {"type": "string", "description": "", "graph": "f"}}
+            "fields": {"f": {"type": "string", "description": "", "graph": "f"}},
+            "activity_field": "f", "record": {"f": "string"}
         }))
         .unwrap();
         let eval = Evaluator::new(&ls);
