@@ -25,7 +25,7 @@
 //!   lies in `[t, t + within]` and the newest record seen is at least `t + within` (the window
 //!   has closed). A record that matches both stages counts in both.
 
-use crate::ir::{ArrayName, Case, Cmp, Cond, JsonStep, Op, Pred, StrOp};
+use crate::ir::{ArrayName, Case, Cmp, Cond, JsonStep, Op, Pred, SetDir, StrOp};
 use crate::lower::lower;
 use crate::model::{AggFunction, Correlation, CorrelationKind, Output, Rule};
 use crate::taxonomy::LogSource;
@@ -256,6 +256,34 @@ impl<'a> Evaluator<'a> {
         };
         let value = value.filter(|v| !v.is_null());
         match &p.op {
+            Op::SetChange {
+                dir,
+                old,
+                values,
+                case,
+            } => {
+                let old = self
+                    .value(&old.0, record, bound)
+                    .and_then(|v| follow(v, &p.json));
+                let (new, old) = (
+                    elements(value.as_deref(), *case),
+                    elements(old.as_ref(), *case),
+                );
+                let (from, to) = match dir {
+                    SetDir::Added => (&new, &old),
+                    SetDir::Removed => (&old, &new),
+                };
+                let mut moved = from.difference(to);
+                if values.is_empty() {
+                    moved.next().is_some()
+                } else {
+                    moved.any(|e| {
+                        values
+                            .iter()
+                            .any(|w| fold(Cow::Borrowed(w.as_str()), *case) == e.as_str())
+                    })
+                }
+            }
             Op::Exists(want) => {
                 let present = value.as_deref().is_some_and(|v| !text(v).is_empty());
                 present == *want
@@ -369,6 +397,18 @@ fn fold(s: Cow<'_, str>, case: Case) -> Cow<'_, str> {
 /// Follows a Graph path (split at its dots).
 fn walk<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {
     path.iter().try_fold(v, |v, k| v.get(k))
+}
+
+/// The elements of a JSON array as (case-folded) text; anything else is the empty set.
+fn elements(v: Option<&Value>, case: Case) -> BTreeSet<String> {
+    match v {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter(|x| !x.is_null())
+            .map(|x| fold(text(x), case).into_owned())
+            .collect(),
+        _ => BTreeSet::new(),
+    }
 }
 
 /// Decodes JSON text and follows the path, decoding strings met on the way again.

@@ -91,6 +91,18 @@ pub struct Operators {
     pub gte: String,
     pub lt: String,
     pub lte: String,
+    /// `added` / `removed`: `{expr}` (a JSON array reached by a path) as the backend's array, or
+    /// lower-cased for case-insensitive tests; missing reads as empty.
+    #[serde(default)]
+    pub set_array: Option<String>,
+    #[serde(default)]
+    pub set_array_ci: Option<String>,
+    /// Some element of array `{from}` is not in array `{to}`.
+    #[serde(default)]
+    pub set_added: Option<String>,
+    /// `{value}` (a literal; `{regex}` the anchored escaped regex) is in `{from}` and not in `{to}`.
+    #[serde(default)]
+    pub set_added_value: Option<String>,
 }
 
 /// Walking into JSON text. `{expr}` is the value so far, `{key}` a key, `{index}` an index.
