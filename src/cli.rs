@@ -135,8 +135,9 @@ pub enum Command {
         /// The records' shape; `auto` decides per record from its keys.
         #[arg(long = "format", id = "shape", value_enum, default_value_t = ShapeArg::Auto)]
         shape: ShapeArg,
-        /// Worker threads that evaluate the rules (default: one per core).
-        #[arg(long)]
+        /// Worker threads that evaluate the rules (default: one per core; at most 256).
+        #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+            .range(1..=rulepack::replay::MAX_WORKERS as u64))]
         workers: Option<usize>,
         /// Benchmark baseline: only parse the records (JSON Lines) with serde_json on one
         /// thread, run no rule, and print the time (tools/bench/run compares replay with it).

@@ -11,6 +11,7 @@ pub mod lock;
 pub mod lower;
 pub mod manifest;
 pub mod model;
+pub mod out_folder;
 pub mod package;
 pub mod prove;
 pub mod render;
@@ -160,7 +161,7 @@ pub fn check_unlocked(
     events: TestEvents,
 ) -> Result<(Vec<Rule>, Vec<LogSource>), Vec<Diagnostic>> {
     let logsources = load_logsources(&paths.templates, sources)?;
-    let files = load::rule_files(&paths.rules).map_err(|d| vec![d])?;
+    let files = load::rule_files(&paths.rules)?;
     if files.is_empty() {
         return Err(vec![
             Diagnostic::error(Code::Io, "no rule files (*.yml) found")
@@ -265,6 +266,10 @@ pub enum BuildError {
 /// Check, then render every rule and write its artifacts as soon as they are rendered, so a
 /// large pack never holds all its artifacts at once; `out` is replaced only when all is done.
 pub fn build(paths: &Paths, sources: &mut SourceMap, out: &Path) -> Result<Built, BuildError> {
+    let inputs: Vec<&Path> = std::iter::once(paths.rules.as_path())
+        .chain(paths.templates.overlay.as_deref())
+        .collect();
+    out_folder::check(out, &inputs).map_err(|e| BuildError::Io(e, Vec::new()))?;
     let (checked, renderer) =
         prepare(paths, sources, TestEvents::Omit, LockPolicy::Edit).map_err(BuildError::Rules)?;
     let Checked {

@@ -73,6 +73,7 @@ impl Pack {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    on_interrupt();
     let pack = cli.pack.as_deref();
     let result = match cli.command {
         Command::Schema => {
@@ -315,6 +316,22 @@ fn diff(mut p: Pack, base: &str, out: Option<&Path>) -> ExitCode {
 fn package(mut p: Pack, out: Option<PathBuf>, dist: Option<PathBuf>) -> ExitCode {
     let out = p.or_root(out, "out");
     let dist = p.or_root(dist, "dist");
+    if !out.is_dir() {
+        eprintln!(
+            "error: cannot package {}: no built output folder there; run `rulepack build` first",
+            out.display()
+        );
+        return ExitCode::from(EXIT_IO);
+    }
+    // dist/ is replaced as a whole: never the rules, the overlay or what holds them.
+    let inputs: Vec<&Path> = [out.as_path(), p.paths.rules.as_path()]
+        .into_iter()
+        .chain(p.paths.templates.overlay.as_deref())
+        .collect();
+    if let Err(e) = rulepack::out_folder::check(&dist, &inputs) {
+        eprintln!("error: cannot package into {}: {e}", dist.display());
+        return ExitCode::from(EXIT_IO);
+    }
     if let Err(code) = up_to_date(&mut p, &out) {
         return code;
     }
@@ -467,6 +484,17 @@ fn replay(mut p: Pack, events: &[PathBuf], shape: ShapeArg, workers: Option<usiz
             ExitCode::from(EXIT_IO)
         }
     }
+}
+
+/// Ctrl-C or SIGTERM removes this process's staging folders before it exits, so an interrupted
+/// build or package leaves the previous output as it was and nothing beside it.
+fn on_interrupt() {
+    // Without a handler (none can be installed) the default action still ends the process; the
+    // next build removes what it left.
+    let _ = ctrlc::set_handler(|| {
+        rulepack::write::abandon_all();
+        std::process::exit(130);
+    });
 }
 
 fn simulate(mut p: Pack, events: &[PathBuf], shape: ShapeArg, delay: Option<&str>) -> ExitCode {

@@ -2,12 +2,13 @@
 //! access and quantifier commands; `fields.yml` maps the neutral taxonomy to its expressions.
 //! Adding a SIEM is mostly a new folder.
 
-use crate::diag::Diagnostic;
-use crate::load::yaml;
+use crate::diag::{Code, Diagnostic};
+use crate::load::{files, yaml};
 use crate::source::SourceMap;
 use crate::templates::Templates;
 use indexmap::IndexMap;
 use serde::Deserialize;
+use serde_saphyr::Spanned;
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -30,8 +31,9 @@ pub enum Style {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Artifact {
-    /// The tera template in the backend folder that lays the artifact out.
-    pub template: String,
+    /// The tera template in the backend folder that lays the artifact out; a plain relative
+    /// path inside that folder.
+    pub template: Spanned<String>,
     /// File name under out/<backend>/, with `{name}` for the rule name.
     pub file: String,
 }
@@ -89,6 +91,18 @@ pub struct Operators {
     pub gte: String,
     pub lt: String,
     pub lte: String,
+    /// `added` / `removed`: `{expr}` (a JSON array reached by a path) as the backend's array, or
+    /// lower-cased for case-insensitive tests; missing reads as empty.
+    #[serde(default)]
+    pub set_array: Option<String>,
+    #[serde(default)]
+    pub set_array_ci: Option<String>,
+    /// Some element of array `{from}` is not in array `{to}`.
+    #[serde(default)]
+    pub set_added: Option<String>,
+    /// `{value}` (a literal; `{regex}` the anchored escaped regex) is in `{from}` and not in `{to}`.
+    #[serde(default)]
+    pub set_added_value: Option<String>,
 }
 
 /// Walking into JSON text. `{expr}` is the value so far, `{key}` a key, `{index}` an index.
@@ -268,16 +282,25 @@ impl Backend {
         templates: &Templates,
         sources: &mut SourceMap,
     ) -> Result<Backend, Diagnostic> {
-        let file = templates.read(&format!("{name}/backend.yml"), sources)?;
-        let config: BackendConfig = yaml::parse(sources, file)?;
+        let backend_file = templates.read(&format!("{name}/backend.yml"), sources)?;
+        let config: BackendConfig = yaml::parse(sources, backend_file)?;
         let file = templates.read(&format!("{name}/fields.yml"), sources)?;
         let fields: FieldMap = yaml::parse(sources, file)?;
         let mut templates_out = Vec::new();
         for a in config.artifacts.iter().chain(&config.pack_artifacts) {
-            let file = templates.read(&format!("{name}/{}", a.template), sources)?;
+            // Refused at the key, before the path is joined to any folder.
+            files::check_relative(&a.template.value).map_err(|why| {
+                Diagnostic::error(
+                    Code::Template,
+                    format!("template path `{}` {why}", a.template.value),
+                )
+                .at(yaml::span_of(&a.template, backend_file))
+                .help("name a file inside the backend folder, such as `rule.kql`")
+            })?;
+            let file = templates.read(&format!("{name}/{}", a.template.value), sources)?;
             let source = sources.get(file);
             templates_out.push(Template {
-                name: format!("{name}/{}", a.template),
+                name: format!("{name}/{}", a.template.value),
                 path: source.path.clone(),
                 text: source.text.clone(),
             });

@@ -3,6 +3,7 @@
 //! see YAML rules; they see the validated rule and the IR.
 
 pub mod backend;
+pub mod budget;
 pub mod derived_id;
 pub mod error;
 pub mod escape;
@@ -617,14 +618,41 @@ impl Renderer {
     }
 
     fn render_one(&self, t: &backend::Template, ctx: &Context) -> Result<String, Diagnostic> {
-        let text = self.tera.render(&t.name, ctx).map_err(|e| {
+        let mut out = budget::Budget::default();
+        budget::start();
+        let rendered = self.tera.render_to(&t.name, ctx, &mut out);
+        let over = if out.exceeded {
+            Some(format!(
+                "wrote more than {} bytes",
+                budget::MAX_ARTIFACT_BYTES
+            ))
+        } else if budget::range_exceeded() {
+            Some(format!(
+                "asked `range()` for more than {} elements",
+                budget::MAX_RANGE_ELEMENTS
+            ))
+        } else {
+            None
+        };
+        if let Some(over) = over {
+            return Err(Diagnostic::error(
+                Code::Template,
+                format!(
+                    "template `{}` {over} for one artifact; rendering stopped",
+                    t.name
+                ),
+            )
+            .in_file(&t.path)
+            .help("look for a loop that never ends or repeats far more than meant"));
+        }
+        rendered.map_err(|e| {
             template_diag(
                 &t.path,
                 &e,
                 "fix the template or the backend table it reads",
             )
         })?;
-        Ok(normalise(&text))
+        Ok(normalise(&String::from_utf8_lossy(&out.bytes)))
     }
 }
 
@@ -765,6 +793,8 @@ fn normalise(text: &str) -> String {
 }
 
 fn register_filters(tera: &mut Tera) {
+    // Charged to the artifact's budget, so nested loops cannot spin without end.
+    tera.register_function("range", budget::range);
     tera.register_filter("kql_string", |s: &str, _: Kwargs, _: &State| {
         escape::kql_string(s)
     });

@@ -4,7 +4,7 @@
 use super::backend::{Backend, Escaper, KeyForm, SearchTerms, fill};
 use super::error::RenderError;
 use super::escape::{kql_string, regex_escape, spl_search_value, spl_string};
-use crate::ir::{Case, Cmp, Cond, JsonStep, Op, Pred, StrOp};
+use crate::ir::{Case, Cmp, Cond, JsonStep, Op, Pred, SetDir, StrOp};
 use crate::model::{Output, Parameter};
 use crate::taxonomy::LogSource;
 use serde::Serialize;
@@ -412,31 +412,21 @@ impl<'a> Walker<'a> {
     fn pred(&self, p: &Pred, scope: &Scope) -> Result<String, RenderError> {
         let ops = &self.b.config.operators;
         let json = &self.b.config.json;
-        let mut value = self.field(&p.field.0, scope)?;
-        for (i, step) in p.json.iter().enumerate() {
-            let base = if i == 0 {
-                value.clone()
-            } else {
-                fill(&json.to_string, &[("expr", &value)])
-            };
-            value = match step {
-                JsonStep::Key(k) => {
-                    let key = match json.key_form {
-                        KeyForm::Literal => self.string(k),
-                        KeyForm::Raw => k.clone(),
-                    };
-                    fill(&json.key, &[("expr", &base), ("key", &key)])
-                }
-                JsonStep::Index(n) => {
-                    fill(&json.index, &[("expr", &base), ("index", &n.to_string())])
-                }
-            };
-        }
-        let raw = value.clone();
+        let raw = self.follow(self.field(&p.field.0, scope)?, &p.json);
+        let mut value = raw.clone();
         if !p.json.is_empty() {
             value = fill(&json.to_string, &[("expr", &value)]);
         }
         Ok(match &p.op {
+            Op::SetChange {
+                dir,
+                old,
+                values,
+                case,
+            } => {
+                let old = self.follow(self.field(&old.0, scope)?, &p.json);
+                self.set_change(*dir, &raw, &old, values, *case)?
+            }
             Op::Exists(true) => fill(&ops.exists, &[("field", &value)]),
             Op::Exists(false) => fill(&ops.absent, &[("field", &value)]),
             Op::Number { cmp, value: n } => {
@@ -482,6 +472,86 @@ impl<'a> Walker<'a> {
             Op::Str {
                 op, values, case, ..
             } => self.str_op(*op, values, *case, &value),
+        })
+    }
+
+    /// The JSON path followed from `value`, as the backend's expression (not turned to text).
+    fn follow(&self, mut value: String, steps: &[JsonStep]) -> String {
+        let json = &self.b.config.json;
+        for (i, step) in steps.iter().enumerate() {
+            let base = if i == 0 {
+                value.clone()
+            } else {
+                fill(&json.to_string, &[("expr", &value)])
+            };
+            value = match step {
+                JsonStep::Key(k) => {
+                    let key = match json.key_form {
+                        KeyForm::Literal => self.string(k),
+                        KeyForm::Raw => k.clone(),
+                    };
+                    fill(&json.key, &[("expr", &base), ("key", &key)])
+                }
+                JsonStep::Index(n) => {
+                    fill(&json.index, &[("expr", &base), ("index", &n.to_string())])
+                }
+            };
+        }
+        value
+    }
+
+    fn set_change(
+        &self,
+        dir: SetDir,
+        new: &str,
+        old: &str,
+        values: &[String],
+        case: Case,
+    ) -> Result<String, RenderError> {
+        let ops = &self.b.config.operators;
+        let missing = || RenderError::MissingSection("operators.set_*");
+        let array = match case {
+            Case::Insensitive => ops.set_array_ci.as_ref(),
+            Case::Sensitive => ops.set_array.as_ref(),
+        }
+        .ok_or_else(missing)?;
+        let (new, old) = (fill(array, &[("expr", new)]), fill(array, &[("expr", old)]));
+        let (from, to) = match dir {
+            SetDir::Added => (new, old),
+            SetDir::Removed => (old, new),
+        };
+        if values.is_empty() {
+            let t = ops.set_added.as_ref().ok_or_else(missing)?;
+            return Ok(fill(t, &[("from", &from), ("to", &to)]));
+        }
+        let t = ops.set_added_value.as_ref().ok_or_else(missing)?;
+        let parts: Vec<String> = values
+            .iter()
+            .map(|v| {
+                let v = match case {
+                    Case::Insensitive => v.to_lowercase(),
+                    Case::Sensitive => v.clone(),
+                };
+                let regex = format!("^{}$", regex_escape(&v));
+                fill(
+                    t,
+                    &[
+                        ("from", &from),
+                        ("to", &to),
+                        ("value", &self.string(&v)),
+                        ("regex", &self.string(&regex)),
+                    ],
+                )
+            })
+            .collect();
+        Ok(match parts.len() {
+            1 => parts.concat(),
+            _ => self
+                .b
+                .config
+                .syntax
+                .group
+                .replace("{}", &parts.join(&self.b.config.syntax.or)),
         })
     }
 

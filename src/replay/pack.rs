@@ -1,12 +1,14 @@
 //! The pack: every rule lowered once with its evaluator, and what one record yields for the
 //! stages.
 
+use super::SkipReason;
 use super::aggregation::AggState;
 use super::correlation::CorrState;
+use super::shape::clip;
 use crate::eval::{Evaluator, OutCol, Stages, parse_time};
 use crate::ir::Cond;
 use crate::lower::lower;
-use crate::model::{AggFunction, CorrelationKind, Rule, RuleName};
+use crate::model::{AggFunction, Rule, RuleName};
 use crate::taxonomy::LogSource;
 use serde_json::Value;
 
@@ -38,8 +40,6 @@ pub(crate) struct PackRule<'a> {
 /// Every rule of a pack, lowered once, with its evaluator.
 pub struct Pack<'a> {
     pub(crate) rules: Vec<PackRule<'a>>,
-    /// Some rule needs the time of every record (an absence).
-    clocked: bool,
 }
 
 impl<'a> Pack<'a> {
@@ -108,12 +108,7 @@ impl<'a> Pack<'a> {
                 r
             })
             .collect();
-        let clocked = rules.iter().any(|r| {
-            r.stages
-                .as_ref()
-                .is_some_and(|s| s.kind == CorrelationKind::Absence)
-        });
-        Pack { rules, clocked }
+        Pack { rules }
     }
 
     pub fn len(&self) -> usize {
@@ -144,8 +139,16 @@ impl<'a> Pack<'a> {
         self.rules.first()?.eval.field_text(record, "time")
     }
 
-    /// Evaluates every rule on one normalised record.
-    pub(crate) fn evaluate(&self, record: &mut Value) -> RecordOut {
+    /// Evaluates every rule on one normalised record. A record whose time is there but cannot be
+    /// read is skipped: it could be placed in no window, and a record without a time is rare
+    /// enough in an export that it is a broken one.
+    pub(crate) fn evaluate(&self, record: &mut Value) -> Result<RecordOut, (SkipReason, String)> {
+        let time = self.time(record).filter(|t| !t.is_empty());
+        if let Some(t) = &time
+            && parse_time(t).is_none()
+        {
+            return Err((SkipReason::BadTime, format!("`{}`", clip(t, 64))));
+        }
         let hit: Vec<bool> = self
             .rules
             .iter()
@@ -166,17 +169,9 @@ impl<'a> Pack<'a> {
             })
             .collect();
         let mut out = RecordOut {
-            time: None,
+            time,
             matches: Vec::with_capacity(matched.len()),
         };
-        let Some(any) = self.rules.first() else {
-            return out;
-        };
-        // Absence windows close as time passes, so they need every record's time.
-        if matched.is_empty() && !self.clocked {
-            return out;
-        }
-        out.time = any.eval.field_text(record, "time");
         for (i, first, then) in matched {
             let r = &self.rules[i];
             let kind = match (r.rule.aggregation(), &r.stages) {
@@ -220,7 +215,7 @@ impl<'a> Pack<'a> {
             };
             out.matches.push(Match { rule: i, kind });
         }
-        out
+        Ok(out)
     }
 }
 

@@ -113,7 +113,7 @@ fn evaluate(
     let mut record = normalise(raw, opts.shape).ok()?;
     let t = pack.time(&record).and_then(|s| parse_time(&s))?;
     let i = ingested.or_else(|| opts.fixed_delay.map(|d| t + d))?;
-    let out = pack.evaluate(&mut record);
+    let out = pack.evaluate(&mut record).ok()?;
     Some((t, i, out.matches))
 }
 

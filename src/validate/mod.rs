@@ -133,7 +133,7 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
         &raw.date,
         Code::BadMetadata,
         is_date,
-        "`date` must be a date YYYY-MM-DD",
+        "`date` must be a calendar date YYYY-MM-DD",
         "write the creation date, e.g. 2026-11-28",
     );
     let modified = raw.modified.as_ref().and_then(|m| {
@@ -142,7 +142,7 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
             m,
             Code::BadMetadata,
             is_date,
-            "`modified` must be a date YYYY-MM-DD",
+            "`modified` must be a calendar date YYYY-MM-DD",
             "write the date of the last logic change",
         )
     });
