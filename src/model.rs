@@ -302,6 +302,7 @@ pub struct RuleSpans {
     pub id: Span,
     pub status: Span,
     pub name: Span,
+    pub title: Span,
     pub version: Span,
     pub condition: Span,
 }

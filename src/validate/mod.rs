@@ -344,6 +344,7 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
             id: cx.span(&raw.id),
             status: cx.span(&raw.status),
             name: cx.span(&raw.name),
+            title: cx.span(&raw.title),
             version: cx.span(&raw.version),
             condition: logic_span,
         },
