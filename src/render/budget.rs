@@ -8,21 +8,32 @@ use std::cell::Cell;
 use std::io::{self, Write};
 use tera::{Error, Kwargs, State, TeraResult};
 
-/// The most one artifact may hold. The largest shipped artifact (the pack's ARM template for
-/// a 10,000-rule pack) is far below; a rule's query is a few KB.
+/// The most one rule's artifact may hold; a rule's query is a few KB. A pack artifact (the
+/// pack's ARM template, savedsearches.conf) holds every rule, so it gets this much per rule:
+/// a 10,000-rule pack's ARM template is about 60 MB.
 pub const MAX_ARTIFACT_BYTES: usize = 4 << 20;
 
-/// Collects a template's output and refuses writes past `MAX_ARTIFACT_BYTES`; tera stops
-/// rendering at the first refused write.
-#[derive(Default)]
+/// Collects a template's output and refuses writes past its limit; tera stops rendering at the
+/// first refused write.
 pub struct Budget {
     pub bytes: Vec<u8>,
+    pub limit: usize,
     pub exceeded: bool,
+}
+
+impl Budget {
+    pub fn new(limit: usize) -> Budget {
+        Budget {
+            bytes: Vec::new(),
+            limit,
+            exceeded: false,
+        }
+    }
 }
 
 impl Write for Budget {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.bytes.len() + buf.len() > MAX_ARTIFACT_BYTES {
+        if self.bytes.len() + buf.len() > self.limit {
             self.exceeded = true;
             return Err(io::Error::other("the artifact is over its size budget"));
         }

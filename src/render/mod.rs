@@ -565,7 +565,7 @@ impl Renderer {
                 ctx.insert_value(*k, v.clone());
             }
             for (i, a) in b.config.artifacts.iter().enumerate() {
-                let text = self.render_one(&b.templates[i], &ctx)?;
+                let text = self.render_one(&b.templates[i], &ctx, budget::MAX_ARTIFACT_BYTES)?;
                 if i == 0 {
                     let primary = Value::from(text.as_str());
                     ctx.insert_value("primary", primary.clone());
@@ -594,6 +594,7 @@ impl Renderer {
             .enumerate()
             .flat_map(|(i, b)| (0..b.config.pack_artifacts.len()).map(move |j| (i, j)))
             .collect();
+        let pack_limit = budget::MAX_ARTIFACT_BYTES.saturating_mul(rules.len().max(1));
         let results: Vec<Result<Artifact, Diagnostic>> = crate::parallel(|| {
             jobs.par_iter()
                 .map(|&(i, j)| {
@@ -607,7 +608,7 @@ impl Renderer {
                     let t = &b.templates[b.config.artifacts.len() + j];
                     Ok(Artifact {
                         path: Path::new(&b.config.name).join(&self.pack_files[i][j]),
-                        content: self.render_one(t, &ctx)?,
+                        content: self.render_one(t, &ctx, pack_limit)?,
                         rule: None,
                         primary: false,
                     })
@@ -617,15 +618,17 @@ impl Renderer {
         results.into_iter().collect()
     }
 
-    fn render_one(&self, t: &backend::Template, ctx: &Context) -> Result<String, Diagnostic> {
-        let mut out = budget::Budget::default();
+    fn render_one(
+        &self,
+        t: &backend::Template,
+        ctx: &Context,
+        limit: usize,
+    ) -> Result<String, Diagnostic> {
+        let mut out = budget::Budget::new(limit);
         budget::start();
         let rendered = self.tera.render_to(&t.name, ctx, &mut out);
         let over = if out.exceeded {
-            Some(format!(
-                "wrote more than {} bytes",
-                budget::MAX_ARTIFACT_BYTES
-            ))
+            Some(format!("wrote more than {limit} bytes"))
         } else if budget::range_exceeded() {
             Some(format!(
                 "asked `range()` for more than {} elements",
