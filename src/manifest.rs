@@ -285,6 +285,12 @@ fn text_problem(v: &str, what: &str) -> Option<String> {
         Some(format!("`{what}` is empty"))
     } else if v.contains('\n') || v.contains('\r') {
         Some(format!("`{what}` spans several lines"))
+    } else if let Some(c) = v.chars().find(|c| c.is_control() && *c != '\t') {
+        // The same policy as rule text (docs/rule-format.md, "Text and control characters").
+        Some(format!(
+            "`{what}` holds the control character U+{:04X}",
+            c as u32
+        ))
     } else {
         None
     }
@@ -331,6 +337,14 @@ mod tests {
             "é",
         ] {
             assert!(app_id_problem(bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn texts_are_one_line_without_control_characters() {
+        assert_eq!(text_problem("a\tb \\ é", "author"), None);
+        for bad in ["", " ", "a\nb", "a\rb", "a\u{1}", "a\u{7f}", "\u{9b}x"] {
+            assert!(text_problem(bad, "author").is_some(), "{bad:?}");
         }
     }
 

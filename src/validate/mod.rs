@@ -12,6 +12,7 @@ mod parameters;
 mod schedule;
 mod shapes;
 mod test_cases;
+mod text;
 
 pub use correlation::check_correlations;
 pub use metadata::check_unique;
@@ -232,6 +233,9 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
             )
         })
         .collect();
+    for f in &raw.falsepositives {
+        text::text_ok(cx, f);
+    }
     let falsepositives = raw.falsepositives.iter().map(|f| f.value.clone()).collect();
     // `build` blanks the tests section before parsing; the names are checked whenever it is read.
     let sigma_over_matches =
