@@ -285,14 +285,11 @@ fn text_problem(v: &str, what: &str) -> Option<String> {
         Some(format!("`{what}` is empty"))
     } else if v.contains('\n') || v.contains('\r') {
         Some(format!("`{what}` spans several lines"))
-    } else if let Some(c) = v.chars().find(|c| c.is_control() && *c != '\t') {
-        // The same policy as rule text (docs/rule-format.md, "Text and control characters").
-        Some(format!(
-            "`{what}` holds the control character U+{:04X}",
-            c as u32
-        ))
     } else {
-        None
+        // The same policy as rule text (docs/rule-format.md, "Text and control characters").
+        v.chars()
+            .find(|c| c.is_control() && *c != '\t')
+            .map(|c| format!("`{what}` holds the control character U+{:04X}", c as u32))
     }
 }
 
