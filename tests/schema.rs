@@ -6,6 +6,11 @@
 //! Every shipped rule must pass; every file of tests/fixtures/schema/wrong/ (the valid fixture
 //! with one fault) must fail for the reason its `# expect:` lines give, with no error outside the
 //! node at fault, and `rulepack check` must refuse it too, so the editor and the compiler agree.
+//!
+//! What an editor shows is checked with the YAML language server itself (the engine of the VS
+//! Code YAML extension; tools/yaml-ls/check-editor.js, installed into `.tools/yaml-ls`): it
+//! must underline exactly the texts of a fixture's `# editor:` lines (the clashing key, the
+//! misspelt key, the unknown name), and nothing in a shipped rule.
 
 mod common;
 
@@ -18,6 +23,17 @@ fn modules() -> PathBuf {
     let m = repo().join(".tools/ajv/node_modules");
     assert!(
         m.join("ajv/package.json").is_file() && m.join("yaml/package.json").is_file(),
+        "validator missing: {}\nRun scripts/test (it calls scripts/setup-validators to install \
+         the pinned validators into .tools/).",
+        m.display()
+    );
+    m
+}
+
+fn editor_modules() -> PathBuf {
+    let m = repo().join(".tools/yaml-ls/node_modules");
+    assert!(
+        m.join("yaml-language-server/package.json").is_file(),
         "validator missing: {}\nRun scripts/test (it calls scripts/setup-validators to install \
          the pinned validators into .tools/).",
         m.display()
@@ -82,6 +98,37 @@ fn ajv(schema: &Path, files: &[PathBuf]) -> Vec<Verdict> {
         report("check-schema.js", &o)
     );
     verdicts
+}
+
+/// The texts the YAML language server underlines in each of `files`, in order.
+fn underlined(schema: &Path, files: &[PathBuf]) -> Vec<(String, Vec<String>)> {
+    let o = run(Command::new("node")
+        .arg(repo().join("tools/yaml-ls/check-editor.js"))
+        .arg("--modules")
+        .arg(editor_modules())
+        .arg(schema)
+        .args(files));
+    assert!(o.status.success(), "{}", report("check-editor.js", &o));
+    let shown: Vec<(String, Vec<String>)> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            let texts = v["diagnostics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["text"].as_str().unwrap().to_string())
+                .collect();
+            (v["file"].as_str().unwrap().to_string(), texts)
+        })
+        .collect();
+    assert_eq!(
+        shown.len(),
+        files.len(),
+        "{}",
+        report("check-editor.js", &o)
+    );
+    shown
 }
 
 fn yml_files(dir: &Path) -> Vec<PathBuf> {
@@ -198,6 +245,34 @@ fn each_wrong_rule_is_refused_for_its_own_reason() {
             report(&format!("rulepack check on {}", v.file), &o)
         );
     }
+}
+
+#[test]
+fn the_editor_underlines_each_fault_where_it_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let schema = schema_file(tmp.path(), &[]);
+    let mut clean = yml_files(&repo().join("rules"));
+    clean.push(fixtures().join("valid.yml"));
+    for (file, texts) in underlined(&schema, &clean) {
+        assert!(texts.is_empty(), "{file}: the editor underlines {texts:?}");
+    }
+    let wrong = yml_files(&fixtures().join("wrong"));
+    let mut keyed = 0;
+    for (path, (file, texts)) in wrong.iter().zip(underlined(&schema, &wrong)) {
+        assert!(!texts.is_empty(), "{file}: the editor shows nothing");
+        let text = std::fs::read_to_string(path).unwrap();
+        for want in text.lines().filter_map(|l| l.strip_prefix("# editor: ")) {
+            keyed += 1;
+            assert!(
+                texts.iter().any(|t| t == want),
+                "{file}: `{want}` is not underlined; the editor underlines {texts:?}"
+            );
+        }
+    }
+    assert!(
+        keyed >= 10,
+        "only {keyed} `# editor:` lines in the fixtures"
+    );
 }
 
 /// The field list is generated from the log sources the compiler reads, overlay included: a
