@@ -9,6 +9,7 @@ mod events;
 mod metadata;
 mod output;
 mod parameters;
+pub mod reserved;
 mod schedule;
 mod shapes;
 mod test_cases;
