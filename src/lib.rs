@@ -18,6 +18,7 @@ pub mod schema;
 pub mod source;
 pub mod taxonomy;
 pub mod validate;
+pub mod verify;
 pub mod write;
 
 use diag::{Code, Diagnostic};

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 const EXIT_RULE_ERRORS: u8 = 1;
 const EXIT_STALE: u8 = 3;
 const EXIT_IO: u8 = 4;
+const EXIT_ENGINES: u8 = 5;
 
 /// Inputs at least this large get a progress bar (when stderr is a terminal).
 const PROGRESS_BYTES: u64 = 64 << 20;
@@ -77,6 +78,21 @@ enum Command {
         out: PathBuf,
         #[arg(long, default_value = "dist")]
         dist: PathBuf,
+    },
+    /// Judge the pack with engines rulepack does not control: every test through duckdb-kql
+    /// (KQL) and pySigma's SQLite backend (Sigma), Kusto.Language over every KQL file,
+    /// `sigma check` over every Sigma file, structural checks over every SPL search. The pinned
+    /// engines install on first use.
+    Verify {
+        #[command(flatten)]
+        input: Input,
+        /// The engines folder [default: $RULEPACK_ENGINES, else $XDG_CACHE_HOME/rulepack/engines,
+        /// else ~/.cache/rulepack/engines].
+        #[arg(long, value_name = "DIR")]
+        engines: Option<PathBuf>,
+        /// Install the engines and stop (to prepare a cache, e.g. for offline use or CI).
+        #[arg(long)]
+        install_only: bool,
     },
     /// Print the JSON Schema (draft-07) of the rule format.
     Schema,
@@ -156,6 +172,11 @@ fn main() -> ExitCode {
                 Err(diags) => fail(&diags, &sources, input.format),
             }
         }
+        Command::Verify {
+            input,
+            engines,
+            install_only,
+        } => verify(&input, engines.as_deref(), install_only),
         Command::Replay {
             input,
             events,
@@ -414,6 +435,90 @@ fn replay(
             ExitCode::from(EXIT_IO)
         }
     }
+}
+
+fn verify(input: &Input, engines: Option<&std::path::Path>, install_only: bool) -> ExitCode {
+    use rulepack::verify::{self, Style};
+    let installed = match verify::install::root(engines).and_then(|r| {
+        let installed = verify::install_all(&r)?;
+        Ok((r, installed))
+    }) {
+        Ok((root, installed)) if install_only => {
+            eprintln!("{} engines ready in {}", installed.len(), root.display());
+            return ExitCode::SUCCESS;
+        }
+        Ok((_, installed)) => installed,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_ENGINES);
+        }
+    };
+    let mut sources = SourceMap::default();
+    let paths = paths(input);
+    let compiled = match compile(&paths, &mut sources, TestEvents::Keep) {
+        Ok(c) => c,
+        Err(diags) => return fail(&diags, &sources, input.format),
+    };
+    let splunk = match splunk_files(&paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_IO);
+        }
+    };
+    let report = match verify::run(&compiled, &sources, &splunk, &installed) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_ENGINES);
+        }
+    };
+    let style = match input.format {
+        Format::Human => Style::Human,
+        Format::Json => Style::Json,
+        Format::Github => Style::Github,
+    };
+    let mut out = std::io::stdout().lock();
+    for f in &report.failures {
+        let _ = writeln!(out, "{}", verify::render(f, style));
+    }
+    for t in &report.tallies {
+        let _ = writeln!(out, "{}: {} passed, {} failed", t.check, t.passed, t.failed);
+    }
+    let _ = writeln!(
+        out,
+        "{} passed, {} failed",
+        report.passed(),
+        report.failures.len()
+    );
+    if report.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_RULE_ERRORS)
+    }
+}
+
+/// The Splunk backend's files (name, text), the overlay's replacing the shipped ones by name.
+fn splunk_files(paths: &Paths) -> Result<Vec<(String, String)>, String> {
+    let mut files = std::collections::BTreeMap::new();
+    for root in [Some(&paths.templates), paths.overlay.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        let dir = root.join("splunk");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_file() {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+                files.insert(e.file_name().to_string_lossy().into_owned(), text);
+            }
+        }
+    }
+    Ok(files.into_iter().collect())
 }
 
 fn paths(input: &Input) -> Paths {
