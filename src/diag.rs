@@ -202,8 +202,7 @@ pub fn render_human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String 
     let mut group = annotate_snippets::Group::with_title(title);
     if let Some(span) = d.span {
         let file = sources.get(span.file);
-        let end = span.end.max(span.start).min(file.text.len());
-        let start = span.start.min(end);
+        let range = sources.char_range(span);
         let path = file.path.display().to_string();
         group = group.element(
             Snippet::source(file.text.as_str())
@@ -211,7 +210,7 @@ pub fn render_human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String 
                 .fold(true)
                 .annotation(
                     AnnotationKind::Primary
-                        .span(start..end)
+                        .span(range)
                         .label(d.label.as_deref().unwrap_or("")),
                 ),
         );
@@ -245,17 +244,29 @@ pub fn render_github(d: &Diagnostic, sources: &SourceMap) -> String {
         msg.push_str(help);
         msg.push(')');
     }
-    let msg = msg
-        .replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A");
+    let msg = github_data(&msg);
     match position(d, sources) {
         Some(p) => format!(
             "::{kind} file={},line={},col={}::{msg}",
-            p.file, p.line, p.column
+            github_property(&p.file),
+            p.line,
+            p.column
         ),
         None => format!("::{kind}::{msg}"),
     }
+}
+
+/// A workflow command's message, escaped as GitHub's runner unescapes it, so no text of a rule
+/// (or of a file name) can end the command and start another.
+fn github_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A workflow command's property value: as data, and `:` and `,` that would end the property.
+fn github_property(s: &str) -> String {
+    github_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
 #[derive(Serialize)]

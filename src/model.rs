@@ -44,15 +44,17 @@ pub struct Duration {
 
 impl Duration {
     pub fn parse(s: &str) -> Option<Duration> {
-        let (num, unit) = s.split_at(s.len().checked_sub(1)?);
+        // The unit is the last character, which need not be ASCII in what a user wrote.
+        let unit = s.chars().next_back()?;
+        let num = &s[..s.len() - unit.len_utf8()];
         if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) || num.len() > 6 {
             return None;
         }
         let n: u64 = num.parse().ok()?;
         let per = match unit {
-            "m" => 1,
-            "h" => 60,
-            "d" => 1440,
+            'm' => 1,
+            'h' => 60,
+            'd' => 1440,
             _ => return None,
         };
         (n > 0).then(|| Duration {

@@ -75,6 +75,19 @@ impl SourceMap {
         }
         text.len()
     }
+
+    /// A span as a byte range that starts and ends on character boundaries of its file and
+    /// stays inside it: spans from the YAML reader or from a column may end inside a multibyte
+    /// character, and slicing there panics.
+    pub fn char_range(&self, span: Span) -> std::ops::Range<usize> {
+        let text = &self.get(span.file).text;
+        let start = floor_char_boundary(text, span.start.min(text.len()));
+        let mut end = span.end.max(start).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        start..end
+    }
 }
 
 fn floor_char_boundary(text: &str, mut i: usize) -> usize {

@@ -2,6 +2,8 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod fuzz;
+
 use rulepack::source::SourceMap;
 use rulepack::{Compiled, Paths, TestEvents, compile};
 use std::path::{Path, PathBuf};
@@ -51,4 +53,27 @@ pub fn report(what: &str, out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// Copies a folder tree (regular files and folders only).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A project folder in a temporary directory: the shipped templates and an empty `rules/`, for
+/// tests that run the binary on a pack of their own.
+pub fn scratch_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&repo().join("templates"), &dir.path().join("templates"));
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    dir
 }

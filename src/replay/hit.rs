@@ -1,0 +1,89 @@
+//! Hit lines: one JSON line per firing.
+
+use super::pack::PackRule;
+use crate::model::Severity;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+#[derive(Serialize)]
+struct HitLine<'a> {
+    rule_id: &'a str,
+    rule: &'a str,
+    severity: Severity,
+    file: &'a str,
+    record: u64,
+    time: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window: Option<String>,
+    entities: Map<String, Value>,
+}
+
+/// A rule's entity columns with the values read from a record (absent: null).
+pub(super) fn entity_map(pr: &PackRule, values: Vec<Option<String>>) -> Map<String, Value> {
+    pr.entities
+        .iter()
+        .zip(values)
+        .map(|(c, v)| (c.column.clone(), v.map_or(Value::Null, Value::String)))
+        .collect()
+}
+
+/// One hit as a JSON line in `line`; `at` is the record's (file, index).
+pub(super) fn hit_line(
+    line: &mut Vec<u8>,
+    pr: &PackRule,
+    at: (&str, u64),
+    time: Option<&str>,
+    window: Option<String>,
+    entities: Map<String, Value>,
+) {
+    let hit = HitLine {
+        rule_id: &pr.rule.id.0,
+        rule: &pr.rule.name.0,
+        severity: pr.rule.severity,
+        file: at.0,
+        record: at.1,
+        time,
+        window,
+        entities,
+    };
+    line.clear();
+    // Serialising plain strings and numbers cannot fail.
+    let _ = serde_json::to_writer(&mut *line, &hit);
+    line.push(b'\n');
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch.
+pub(super) fn iso_time(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::parse_time;
+
+    #[test]
+    fn iso_times_round_trip() {
+        for t in [0i64, 1_689_208_199, 951_782_400, -86_400] {
+            assert_eq!(parse_time(&iso_time(t)), Some(t), "{}", iso_time(t));
+        }
+        assert_eq!(iso_time(1_689_206_400), "2023-07-13T00:00:00Z");
+    }
+}

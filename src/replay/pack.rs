@@ -1,0 +1,248 @@
+//! The pack: every rule lowered once with its evaluator, and what one record yields for the
+//! stages.
+
+use super::aggregation::AggState;
+use super::correlation::CorrState;
+use crate::eval::{Evaluator, OutCol, Stages, parse_time};
+use crate::ir::Cond;
+use crate::lower::lower;
+use crate::model::{AggFunction, CorrelationKind, Rule, RuleName};
+use crate::taxonomy::LogSource;
+use serde_json::Value;
+
+/// What a rule does with its matching records, in record order.
+pub(super) enum Stage {
+    /// Every matching record is a hit.
+    Each,
+    /// Counted per group and window (see the module docs).
+    Aggregation(AggState),
+    /// Matches of other rules paired by key (see the module docs).
+    Correlation(CorrState),
+}
+
+pub(super) struct PackRule<'a> {
+    pub(super) rule: &'a Rule,
+    eval: Evaluator<'a>,
+    /// Single-record rules: the lowered condition. Correlations evaluate nothing themselves:
+    /// they read the matches of the rules they name (`links`).
+    cond: Option<Cond>,
+    /// For correlations: the pack indices of the `first` rules, then of the `then` rule.
+    links: Option<(Vec<usize>, usize)>,
+    pub(super) entities: Vec<OutCol>,
+    /// Group-by fields (top-level), for aggregations.
+    pub(super) group: Vec<(String, String)>,
+    /// For correlations: the stages; `cond` is then any stage's condition.
+    stages: Option<Stages>,
+}
+
+/// Every rule of a pack, lowered once, with its evaluator.
+pub struct Pack<'a> {
+    pub(super) rules: Vec<PackRule<'a>>,
+    /// Some rule needs the time of every record (an absence).
+    clocked: bool,
+}
+
+impl<'a> Pack<'a> {
+    pub fn new(rules: &'a [Rule], logsources: &'a [LogSource]) -> Pack<'a> {
+        let all = rules;
+        let rules = rules
+            .iter()
+            .filter_map(|rule| {
+                let ls = logsources.iter().find(|l| l.name == rule.logsource)?;
+                let mut columns: Vec<&str> = Vec::new();
+                for e in &rule.entities {
+                    for (_, c) in &e.identifiers {
+                        if !columns.contains(&c.0.as_str()) {
+                            columns.push(&c.0);
+                        }
+                    }
+                }
+                let entities = columns
+                    .iter()
+                    .filter_map(|c| rule.outputs.iter().find(|o| o.column.0 == *c))
+                    .map(|o| OutCol::new(ls, o))
+                    .collect();
+                let group = rule
+                    .aggregation()
+                    .into_iter()
+                    .flat_map(|a| &a.group_by)
+                    .filter_map(|c| rule.outputs.iter().find(|o| o.column == *c))
+                    .map(|o| (o.column.0.clone(), o.field.0.clone()))
+                    .collect();
+                let stages = match rule.correlation() {
+                    Some(c) => Some(Stages::new(c, all, ls)?),
+                    None => None,
+                };
+                Some(PackRule {
+                    rule,
+                    eval: Evaluator::new(ls),
+                    cond: rule.condition().map(|c| lower(c, ls)),
+                    links: None,
+                    entities,
+                    group,
+                    stages,
+                })
+            })
+            .collect::<Vec<PackRule>>();
+        let index =
+            |name: &RuleName, rules: &[PackRule]| rules.iter().position(|r| r.rule.name == *name);
+        let links: Vec<Option<(Vec<usize>, usize)>> = rules
+            .iter()
+            .map(|r| {
+                let c = r.rule.correlation()?;
+                let first = c
+                    .first
+                    .iter()
+                    .map(|s| index(&s.rule, &rules))
+                    .collect::<Option<Vec<_>>>()?;
+                Some((first, index(&c.then.rule, &rules)?))
+            })
+            .collect();
+        // A correlation whose stages are not all in the pack (validation rules that out) keeps
+        // no links and never matches.
+        let rules: Vec<PackRule> = rules
+            .into_iter()
+            .zip(links)
+            .map(|(mut r, l)| {
+                r.links = l;
+                r
+            })
+            .collect();
+        let clocked = rules.iter().any(|r| {
+            r.stages
+                .as_ref()
+                .is_some_and(|s| s.kind == CorrelationKind::Absence)
+        });
+        Pack { rules, clocked }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    pub(super) fn stages(&self) -> Vec<Stage> {
+        self.rules
+            .iter()
+            .map(|r| match (r.rule.aggregation(), &r.stages) {
+                (_, Some(s)) => Stage::Correlation(CorrState::new(s.kind, s.within)),
+                (None, None) => Stage::Each,
+                (Some(a), None) => Stage::Aggregation(AggState::new(
+                    (a.window.minutes as i64 * 60).max(1),
+                    a.threshold,
+                    a.function == AggFunction::DistinctCount,
+                )),
+            })
+            .collect()
+    }
+
+    /// Evaluates every rule on one normalised record.
+    pub(super) fn evaluate(&self, record: &mut Value) -> RecordOut {
+        let hit: Vec<bool> = self
+            .rules
+            .iter()
+            .map(|r| r.cond.as_ref().is_some_and(|c| r.eval.matches(c, record)))
+            .collect();
+        // (rule, first stage matched, then stage matched): a correlation takes part when one of
+        // the rules it names matched.
+        let matched: Vec<(usize, Option<usize>, bool)> = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match &r.links {
+                None => hit[i].then_some((i, None, false)),
+                Some((first, then)) => {
+                    let f = first.iter().position(|&j| hit[j]);
+                    (f.is_some() || hit[*then]).then_some((i, f, hit[*then]))
+                }
+            })
+            .collect();
+        let mut out = RecordOut {
+            time: None,
+            matches: Vec::with_capacity(matched.len()),
+        };
+        let Some(any) = self.rules.first() else {
+            return out;
+        };
+        // Absence windows close as time passes, so they need every record's time.
+        if matched.is_empty() && !self.clocked {
+            return out;
+        }
+        out.time = any.eval.field_text(record, "time");
+        for (i, first, then) in matched {
+            let r = &self.rules[i];
+            let kind = match (r.rule.aggregation(), &r.stages) {
+                (_, Some(s)) => MatchKind::Correlation {
+                    t: out.time.as_deref().and_then(parse_time),
+                    key: match &s.key {
+                        Some(k) => r.eval.output(record, k).filter(|k| !k.is_empty()),
+                        None => Some(String::new()),
+                    },
+                    first,
+                    then,
+                    entities: r
+                        .entities
+                        .iter()
+                        .map(|c| r.eval.output(record, c))
+                        .collect(),
+                },
+                (None, None) => MatchKind::Each(
+                    r.entities
+                        .iter()
+                        .map(|c| r.eval.output(record, c))
+                        .collect(),
+                ),
+                (Some(a), None) => MatchKind::Aggregation {
+                    t: out.time.as_deref().and_then(parse_time),
+                    key: r
+                        .group
+                        .iter()
+                        .map(|(_, f)| r.eval.field_text(record, f).unwrap_or_default())
+                        .collect(),
+                    distinct: a
+                        .field
+                        .as_ref()
+                        .and_then(|f| r.eval.field_text(record, &f.0)),
+                },
+            };
+            out.matches.push(Match { rule: i, kind });
+        }
+        out
+    }
+}
+
+/// A record's matches and what the stages need from it.
+pub(super) struct RecordOut {
+    /// The record's `time` field as written.
+    pub(super) time: Option<String>,
+    pub(super) matches: Vec<Match>,
+}
+
+pub(super) struct Match {
+    pub(super) rule: usize,
+    pub(super) kind: MatchKind,
+}
+
+/// The facts a rule's stage needs from a matching record.
+pub(super) enum MatchKind {
+    /// Entity column values, in the rule's entity order.
+    Each(Vec<Option<String>>),
+    Aggregation {
+        /// Seconds since the epoch.
+        t: Option<i64>,
+        key: Vec<String>,
+        distinct: Option<String>,
+    },
+    Correlation {
+        /// Seconds since the epoch.
+        t: Option<i64>,
+        key: Option<String>,
+        /// The index of the first `first` stage it matches.
+        first: Option<usize>,
+        then: bool,
+        entities: Vec<Option<String>>,
+    },
+}
