@@ -8,6 +8,7 @@
 pub mod install;
 pub mod spl;
 
+use crate::diag::{github_data, github_property};
 use crate::source::SourceMap;
 use crate::{Compiled, tests_manifest};
 use install::Installed;
@@ -373,29 +374,16 @@ pub fn render(f: &Failure, style: Style) -> String {
         Style::Github => {
             let mut props = Vec::new();
             if let Some(file) = &f.file {
-                props.push(format!("file={}", property(file)));
+                props.push(format!("file={}", github_property(file)));
                 if let Some(line) = f.line {
                     props.push(format!("line={line}"));
                 }
             }
             props.push(format!(
                 "title={}",
-                property(&format!("verify: {}", f.check))
+                github_property(&format!("verify: {}", f.check))
             ));
-            format!("::error {}::{}", props.join(","), data(&what))
+            format!("::error {}::{}", props.join(","), github_data(&what))
         }
     }
-}
-
-/// A workflow command's message, escaped as GitHub's runner unescapes it
-/// (https://github.com/actions/toolkit/blob/main/packages/core/src/command.ts, escapeData).
-fn data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-/// A workflow command's property value (escapeProperty in the same file): also `:` and `,`.
-fn property(s: &str) -> String {
-    data(s).replace(':', "%3A").replace(',', "%2C")
 }
