@@ -480,6 +480,17 @@ fn hostile_values_execute_on_the_engines() {
             assert!(control || wildcard, "{line}\n{text}");
             continue;
         }
+        // The SPL literal check compares whole string literals with the rule's values; a value
+        // with a control character is written as pieces joined with urldecode("%XX") (or `\xNN`
+        // in a regex), which it does not reassemble. Tolerated on such values only.
+        if f["check"] == "spl" {
+            assert!(
+                message.contains("is neither a rule value nor a backend constant")
+                    && value_has(rule, |ch| ch.is_control()),
+                "{line}\n{text}"
+            );
+            continue;
+        }
         let missed =
             f["test"] == "holds the value" && f["message"] == "expected match, got no_match";
         assert!(
@@ -500,14 +511,8 @@ fn hostile_values_execute_on_the_engines() {
         );
         println!("{want}");
     }
-    for check in ["kusto-language", "spl"] {
-        assert!(
-            stdout
-                .lines()
-                .any(|l| l == format!("{check}: {} passed, 0 failed", cases.len())),
-            "{check}\n{text}"
-        );
-    }
+    let kusto = format!("kusto-language: {} passed, 0 failed", cases.len());
+    assert!(stdout.lines().any(|l| l == kusto), "{kusto}\n{text}");
     assert!(
         res.status.code() == Some(0) || res.status.code() == Some(1),
         "{text}"
