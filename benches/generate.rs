@@ -178,12 +178,13 @@ fn vary(c: &mut Value, i: usize) {
 /// correlation id and a time 0.5 s after the previous record.
 fn records(n: usize, rules_dir: &Path, out: &Path) -> Result<(), String> {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut sources = SourceMap::default();
     let paths = Paths {
         rules: rules_dir.to_path_buf(),
-        templates: repo.join("templates"),
-        overlay: None,
+        templates: rulepack::templates::Templates::default(),
+        manifest: rulepack::manifest::load(&repo, &mut sources)
+            .map_err(|d| format!("{} problems in rulepack.yml", d.len()))?,
     };
-    let mut sources = SourceMap::default();
     let (rules, _) = rulepack::check_unlocked(&paths, &mut sources, rulepack::TestEvents::Keep)
         .map_err(|d| format!("{} problems in the rules", d.len()))?;
     let (mut hit, mut miss) = (Vec::new(), Vec::new());

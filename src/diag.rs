@@ -46,6 +46,8 @@ pub enum Code {
     Taxonomy,
     Approximation,
     Omitted,
+    Manifest,
+    Unlocked,
 }
 
 impl Code {
@@ -82,6 +84,8 @@ impl Code {
             Code::Taxonomy => "R091",
             Code::Approximation => "W100",
             Code::Omitted => "W101",
+            Code::Manifest => "R080",
+            Code::Unlocked => "W110",
         }
     }
 }

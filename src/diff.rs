@@ -11,7 +11,7 @@ use std::process::Command;
 pub type Files = BTreeMap<PathBuf, String>;
 
 /// The base build: an output folder, or the output folder at a git revision.
-pub fn base_files(base: &str, out: &Path) -> Result<Files, String> {
+pub fn base_files(base: &str, root: &Path, out: &Path) -> Result<Files, String> {
     let dir = Path::new(base);
     if dir.is_dir() {
         let tree = crate::write::read_tree(dir).map_err(|e| format!("cannot read {base}: {e}"))?;
@@ -23,6 +23,7 @@ pub fn base_files(base: &str, out: &Path) -> Result<Files, String> {
     let prefix = out.to_string_lossy().trim_end_matches('/').to_string();
     let git = |args: &[&str]| -> Result<String, String> {
         let o = Command::new("git")
+            .current_dir(root)
             .args(args)
             .output()
             .map_err(|e| format!("cannot run git: {e}"))?;
@@ -37,7 +38,8 @@ pub fn base_files(base: &str, out: &Path) -> Result<Files, String> {
     };
     let mut files = Files::new();
     for path in git(&["ls-tree", "-r", "--name-only", base, "--", &prefix])?.lines() {
-        let content = git(&["show", &format!("{base}:{path}")])?;
+        // `./` makes the path relative to the pack root, where `ls-tree` listed it.
+        let content = git(&["show", &format!("{base}:./{path}")])?;
         let rel = Path::new(path)
             .strip_prefix(&prefix)
             .map_err(|e| e.to_string())?;

@@ -9,24 +9,29 @@ pub mod ir;
 pub mod load;
 pub mod lock;
 pub mod lower;
+pub mod manifest;
 pub mod model;
 pub mod package;
 pub mod prove;
 pub mod render;
 pub mod replay;
+pub mod scaffold;
 pub mod schema;
 pub mod source;
 pub mod taxonomy;
+pub mod templates;
 pub mod validate;
 pub mod verify;
 pub mod write;
 
 use diag::{Code, Diagnostic};
+use manifest::Manifest;
 use model::Rule;
 use render::{Artifact, Renderer};
 use source::SourceMap;
 use std::path::{Path, PathBuf};
 use taxonomy::LogSource;
+use templates::Templates;
 
 /// Runs `f` on rulepack's worker threads, whose stacks are large enough for the deepest rule
 /// the YAML budget admits (48 levels) in every stage; on the calling thread if none can start.
@@ -45,13 +50,13 @@ pub fn parallel<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     }
 }
 
-/// Where a project's inputs live.
+/// A pack's inputs.
 pub struct Paths {
     pub rules: PathBuf,
-    /// The shipped templates (backends, log sources).
-    pub templates: PathBuf,
-    /// A team's templates that override the shipped ones file by file (`--templates`).
-    pub overlay: Option<PathBuf>,
+    /// The shipped templates and log sources, with the team's overlay (`--templates`).
+    pub templates: Templates,
+    /// The pack's `rulepack.yml`.
+    pub manifest: Manifest,
 }
 
 /// A compiled pack: the rules, their artifacts in path order, and warnings.
@@ -62,17 +67,16 @@ pub struct Compiled {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// Log sources declared under `templates/logsources/`.
+/// Log sources declared under `logsources/` of the templates.
 pub fn load_logsources(
-    templates: &Path,
+    templates: &Templates,
     sources: &mut SourceMap,
 ) -> Result<Vec<LogSource>, Vec<Diagnostic>> {
-    let dir = templates.join("logsources");
-    let files = load::rule_files(&dir).map_err(|d| vec![d])?;
+    let files = templates.list("logsources").map_err(|d| vec![d])?;
     let mut out = Vec::new();
     let mut diags = Vec::new();
     for f in files {
-        match LogSource::load(&f, sources) {
+        match LogSource::load(&f, templates, sources) {
             Ok(ls) => out.push(ls),
             Err(d) => diags.push(d),
         }
@@ -84,32 +88,58 @@ pub fn load_logsources(
     }
 }
 
-/// Whether a command needs the rules' test events. Either way every test is validated; reading
-/// the events into JSON values is most of the cost of loading a rule, so only `test`,
-/// `export-tests` and the like keep them.
+/// How much of the rules' tests a command reads. Reading the events into JSON values is most of
+/// the cost of loading a rule, so only `test`, `export-tests` and the like keep them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TestEvents {
+    /// Read and validate the tests, and keep their events.
     Keep,
+    /// Read and validate the tests, without building their events.
     Skip,
+    /// Do not read the `tests:` section at all (`build`): `check` and `test` validate it, and CI
+    /// runs them before `build --check`.
+    Omit,
+}
+
+/// How strictly `rules/versions.lock` is held. While editing (`check`, `test`, `diff`, `build`,
+/// `replay`), a rule that is not locked or whose logic changed without a bump is a warning, so a
+/// change can be run and reviewed before it is versioned; at a release point (`build --check`,
+/// `package`) it is an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockPolicy {
+    Edit,
+    Release,
+}
+
+/// Checked rules, their log sources, and the warnings found on the way.
+pub struct Checked {
+    pub rules: Vec<Rule>,
+    pub logsources: Vec<LogSource>,
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Load and validate every rule; all problems in all rules are reported together. Includes the
-/// versioning checks against `rules/versions.lock` when the folder has one.
+/// versioning checks against `rules/versions.lock`, held as `policy` says.
 pub fn check(
     paths: &Paths,
     sources: &mut SourceMap,
     events: TestEvents,
-) -> Result<(Vec<Rule>, Vec<LogSource>), Vec<Diagnostic>> {
+    policy: LockPolicy,
+) -> Result<Checked, Vec<Diagnostic>> {
     let (rules, logsources) = check_unlocked(paths, sources, events)?;
     let diags = match lock::read(&paths.rules) {
-        Ok(Some(l)) => lock::check(&rules, &logsources, &l, true),
-        Ok(None) => Vec::new(),
+        Ok(Some(l)) => lock::check(&rules, &logsources, &l, policy),
+        Ok(None) => vec![lock::missing(&paths.rules)],
         Err(d) => vec![d],
     };
-    if diags.is_empty() {
-        Ok((rules, logsources))
-    } else {
+    if diags.iter().any(Diagnostic::is_error) {
         Err(diags)
+    } else {
+        Ok(Checked {
+            rules,
+            logsources,
+            warnings: diags,
+        })
     }
 }
 
@@ -129,8 +159,11 @@ pub fn check_unlocked(
         ]);
     }
     let (validated, mut diags) = match events {
-        TestEvents::Keep => load_valid::<serde_json::Value>(&files, sources, &logsources),
-        TestEvents::Skip => load_valid::<load::raw::EventShape>(&files, sources, &logsources),
+        TestEvents::Keep => load_valid::<serde_json::Value>(&files, sources, &logsources, false),
+        TestEvents::Skip => {
+            load_valid::<load::raw::EventShape>(&files, sources, &logsources, false)
+        }
+        TestEvents::Omit => load_valid::<load::raw::EventShape>(&files, sources, &logsources, true),
     };
     let mut rules = Vec::new();
     for v in validated {
@@ -153,10 +186,11 @@ fn load_valid<E: serde::de::DeserializeOwned + Send + Sync + load::raw::TestEven
     files: &[PathBuf],
     sources: &mut SourceMap,
     logsources: &[LogSource],
+    omit_tests: bool,
 ) -> (Vec<Result<Rule, Vec<Diagnostic>>>, Vec<Diagnostic>) {
     let (ids, mut diags) = load::read_sources(files, sources);
     // Each file is parsed and validated on one worker, and its raw form dropped right away.
-    let parsed = load::parse_each::<E, _>(sources, &ids, |file, raw| {
+    let parsed = load::parse_each::<E, _>(sources, &ids, omit_tests, |file, raw| {
         raw.map(|raw| validate::validate(&raw, file, logsources))
     });
     let mut validated = Vec::new();
@@ -174,8 +208,14 @@ pub fn compile(
     paths: &Paths,
     sources: &mut SourceMap,
     events: TestEvents,
+    policy: LockPolicy,
 ) -> Result<Compiled, Vec<Diagnostic>> {
-    let (rules, logsources, renderer) = prepare(paths, sources, events)?;
+    let (checked, renderer) = prepare(paths, sources, events, policy)?;
+    let Checked {
+        rules,
+        logsources,
+        warnings,
+    } = checked;
     let rendered = render_each(&rules, &logsources, &renderer, &|a| {
         Ok::<_, std::convert::Infallible>(a)
     })
@@ -189,7 +229,7 @@ pub fn compile(
         rules,
         logsources,
         artifacts,
-        warnings: rendered.warnings,
+        warnings: warnings.into_iter().chain(rendered.warnings).collect(),
     })
 }
 
@@ -210,8 +250,13 @@ pub enum BuildError {
 /// Check, then render every rule and write its artifacts as soon as they are rendered, so a
 /// large pack never holds all its artifacts at once; `out` is replaced only when all is done.
 pub fn build(paths: &Paths, sources: &mut SourceMap, out: &Path) -> Result<Built, BuildError> {
-    let (rules, logsources, renderer) =
-        prepare(paths, sources, TestEvents::Skip).map_err(BuildError::Rules)?;
+    let (checked, renderer) =
+        prepare(paths, sources, TestEvents::Omit, LockPolicy::Edit).map_err(BuildError::Rules)?;
+    let Checked {
+        rules,
+        logsources,
+        warnings,
+    } = checked;
     let staging = write::Staging::new(out).map_err(|e| BuildError::Io(e, Vec::new()))?;
     let rendered = render_each(&rules, &logsources, &renderer, &|a| {
         staging.write(&a).map(|()| a.len())
@@ -220,13 +265,14 @@ pub fn build(paths: &Paths, sources: &mut SourceMap, out: &Path) -> Result<Built
         Failure::Rules(d) => BuildError::Rules(d),
         Failure::Sink(e, warnings) => BuildError::Io(e, warnings),
     })?;
+    let warnings: Vec<Diagnostic> = warnings.into_iter().chain(rendered.warnings).collect();
     if let Err(e) = staging.commit() {
-        return Err(BuildError::Io(e, rendered.warnings));
+        return Err(BuildError::Io(e, warnings));
     }
     Ok(Built {
         rules: rules.len(),
         files: rendered.out.iter().sum(),
-        warnings: rendered.warnings,
+        warnings,
     })
 }
 
@@ -235,16 +281,16 @@ fn prepare(
     paths: &Paths,
     sources: &mut SourceMap,
     events: TestEvents,
-) -> Result<(Vec<Rule>, Vec<LogSource>, Renderer), Vec<Diagnostic>> {
-    let (rules, logsources) = check(paths, sources, events)?;
-    let roots: Vec<PathBuf> = paths
-        .overlay
-        .iter()
-        .chain([&paths.templates])
-        .cloned()
-        .collect();
-    let renderer = Renderer::load(&roots, sources, &logsources)?;
-    Ok((rules, logsources, renderer))
+    policy: LockPolicy,
+) -> Result<(Checked, Renderer), Vec<Diagnostic>> {
+    let checked = check(paths, sources, events, policy)?;
+    let renderer = Renderer::load(
+        &paths.templates,
+        sources,
+        &checked.logsources,
+        &paths.manifest,
+    )?;
+    Ok((checked, renderer))
 }
 
 enum Failure<E> {

@@ -1,9 +1,13 @@
-//! Versioning. `rules/versions.lock` records, per rule id, the rule's name, version and a hash of
-//! its logic (log source, lowered condition, aggregation, schedule, outputs): what a deployed
-//! rule does, not how it is described. `check` fails when the logic changed and the version did
-//! not, when a version went down, when an id changed for a name or was reused by another rule;
-//! `rulepack lock` records the current state once those hold.
+//! Versioning. `rules/versions.lock` records, per rule id, the rule's name, version, a hash of
+//! its logic (log source, lowered condition, aggregation, schedule, outputs: what a deployed
+//! rule does, not how it is described) and whether that version was released. A version goes
+//! out when `rulepack lock --release` marks it; until then its logic may change and be
+//! re-locked at the same version. A released version's logic is frozen: a change needs a new
+//! version (`rulepack lock --bump`). A version going down, an id changed for a name or reused
+//! by another rule are always errors; a rule missing from the lock or not bumped is a warning
+//! while editing and an error at a release point (`LockPolicy`).
 
+use crate::LockPolicy;
 use crate::diag::{Code, Diagnostic};
 use crate::lower::lower;
 use crate::model::{Logic, Rule, find};
@@ -21,6 +25,14 @@ pub struct Entry {
     pub name: String,
     pub version: String,
     pub logic: String,
+    /// Marked by `rulepack lock --release`. Entries written before this flag existed count as
+    /// released, the safe reading.
+    #[serde(default = "released_by_default")]
+    pub released: bool,
+}
+
+fn released_by_default() -> bool {
+    true
 }
 
 /// Rule id → entry, sorted so the file diffs cleanly.
@@ -97,13 +109,83 @@ fn newer(a: &str, b: &str) -> std::cmp::Ordering {
     parse(a).cmp(&parse(b))
 }
 
-/// Problems that `rulepack lock` must not paper over, plus (when `stale_is_error`) entries that
-/// are missing or out of date.
+/// The warning for a pack without a lock.
+pub fn missing(rules_dir: &Path) -> Diagnostic {
+    Diagnostic::warning(
+        Code::Unlocked,
+        "the pack has no versions.lock: rule versions are not checked",
+    )
+    .in_file(path(rules_dir))
+    .help("run `rulepack lock` and commit rules/versions.lock with the rules")
+}
+
+/// What the lock says about one rule.
+enum State {
+    /// Locked as it is.
+    Current,
+    /// Not in the lock, or at a version the lock does not have yet.
+    Unlocked,
+    /// Its logic changed since the unreleased version was locked: `rulepack lock` records it.
+    Stale,
+    /// Its logic changed since the version was released: it needs a new version.
+    Unbumped,
+    /// Always an error.
+    Broken(Diagnostic),
+}
+
+fn state(r: &Rule, logic: &str, lock: &Lock) -> State {
+    if let Some((old_id, _)) = lock
+        .iter()
+        .find(|(id, e)| e.name == r.name.0 && **id != r.id.0)
+    {
+        return State::Broken(
+            Diagnostic::error(Code::InvalidId, format!("the id of `{}` changed (the lock has {old_id})", r.name.0))
+                .at(r.spans.id)
+                .help("a published rule keeps its id: put the old id back, or give the new rule a new name"),
+        );
+    }
+    let Some(e) = lock.get(&r.id.0) else {
+        return State::Unlocked;
+    };
+    if e.name != r.name.0 && e.logic != logic {
+        return State::Broken(
+            Diagnostic::error(
+                Code::DuplicateId,
+                format!(
+                    "id {} belonged to `{}`, whose logic was different",
+                    r.id.0, e.name
+                ),
+            )
+            .at(r.spans.id)
+            .help("never reuse an id: generate a new one (a pure rename keeps the same logic)"),
+        );
+    }
+    match newer(&r.version, &e.version) {
+        std::cmp::Ordering::Less => State::Broken(
+            Diagnostic::error(
+                Code::BadMetadata,
+                format!(
+                    "version {} is lower than the locked {}",
+                    r.version, e.version
+                ),
+            )
+            .at(r.spans.version)
+            .help("versions only go up"),
+        ),
+        std::cmp::Ordering::Equal if e.logic == logic => State::Current,
+        std::cmp::Ordering::Equal if e.released => State::Unbumped,
+        std::cmp::Ordering::Equal => State::Stale,
+        std::cmp::Ordering::Greater => State::Unlocked,
+    }
+}
+
+/// The problems of every rule against the lock; `policy` decides whether a rule that is not
+/// locked as it is warns or fails.
 pub fn check(
     rules: &[Rule],
     logsources: &[LogSource],
     lock: &Lock,
-    stale_is_error: bool,
+    policy: LockPolicy,
 ) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     for r in rules {
@@ -111,106 +193,191 @@ pub fn check(
             continue;
         };
         let logic = logic_hash(r, rules, ls);
-        if let Some((old_id, _)) = lock
-            .iter()
-            .find(|(id, e)| e.name == r.name.0 && **id != r.id.0)
-        {
-            diags.push(
-                Diagnostic::error(Code::InvalidId, format!("the id of `{}` changed (the lock has {old_id})", r.name.0))
-                    .at(r.spans.id)
-                    .help("a published rule keeps its id: put the old id back, or give the new rule a new name"),
-            );
-            continue;
-        }
-        match lock.get(&r.id.0) {
-            Some(e) if e.name != r.name.0 && e.logic != logic => diags.push(
-                Diagnostic::error(
-                    Code::DuplicateId,
-                    format!(
-                        "id {} belonged to `{}`, whose logic was different",
-                        r.id.0, e.name
-                    ),
-                )
-                .at(r.spans.id)
-                .help("never reuse an id: generate a new one (a pure rename keeps the same logic)"),
+        let (message, span, help) = match state(r, &logic, lock) {
+            State::Current => continue,
+            State::Broken(d) => {
+                diags.push(d);
+                continue;
+            }
+            State::Unlocked => (
+                format!("version {} of `{}` is not in the lock", r.version, r.name.0),
+                r.spans.version,
+                "run `rulepack lock` and commit rules/versions.lock".to_string(),
             ),
-            Some(e) => match newer(&r.version, &e.version) {
-                std::cmp::Ordering::Less => diags.push(
-                    Diagnostic::error(
-                        Code::BadMetadata,
-                        format!(
-                            "version {} is lower than the locked {}",
-                            r.version, e.version
-                        ),
-                    )
-                    .at(r.spans.version)
-                    .help("versions only go up"),
+            State::Stale => (
+                format!(
+                    "the logic of `{}` changed since unreleased version {} was locked",
+                    r.name.0, r.version
                 ),
-                std::cmp::Ordering::Equal if e.logic != logic => diags.push(
-                    Diagnostic::error(
-                        Code::BadMetadata,
-                        format!(
-                            "the logic of `{}` changed but its version is still {}",
-                            r.name.0, r.version
-                        ),
-                    )
-                    .at(r.spans.version)
-                    .help(if r.correlation().is_some() {
-                        "it embeds the rules it names, so it changes when they do: bump the version, then run `rulepack lock`"
-                    } else {
-                        "bump the version (e.g. the minor number), then run `rulepack lock`"
-                    }),
-                ),
-                std::cmp::Ordering::Greater if stale_is_error => diags.push(
-                    Diagnostic::error(
-                        Code::BadMetadata,
-                        format!(
-                            "version {} of `{}` is not in the lock yet",
-                            r.version, r.name.0
-                        ),
-                    )
-                    .at(r.spans.version)
-                    .help("run `rulepack lock` and commit rules/versions.lock"),
-                ),
-                _ => {}
-            },
-            None if stale_is_error => diags.push(
-                Diagnostic::error(
-                    Code::BadMetadata,
-                    format!("`{}` is not in the lock", r.name.0),
-                )
-                .at(r.spans.id)
-                .help("run `rulepack lock` and commit rules/versions.lock"),
+                r.spans.version,
+                "run `rulepack lock` (an unreleased version can be re-locked) and commit rules/versions.lock".to_string(),
             ),
-            None => {}
-        }
+            State::Unbumped => (
+                format!(
+                    "the logic of `{}` changed but its version is still the released {}",
+                    r.name.0, r.version
+                ),
+                r.spans.version,
+                if r.correlation().is_some() {
+                    "it embeds the rules it names, so it changes when they do: run `rulepack lock --bump` (it bumps the minor version of every rule whose logic changed, correlations included, and records them)".to_string()
+                } else {
+                    "run `rulepack lock --bump` (it bumps the minor version of every rule whose logic changed, correlations included, and records them)".to_string()
+                },
+            ),
+        };
+        let d = match policy {
+            LockPolicy::Edit => Diagnostic::warning(Code::Unlocked, message),
+            LockPolicy::Release => Diagnostic::error(Code::BadMetadata, message),
+        };
+        diags.push(d.at(span).help(help));
     }
     diags
 }
 
-/// The lock for the current rules; fails with the same problems `check` reports.
+/// A rule `rulepack lock --bump` gives a new version: where its version is written, the old
+/// and the new value.
+pub struct Bump {
+    pub span: crate::source::Span,
+    pub from: String,
+    pub to: String,
+    pub rule: String,
+    /// The rule's creation date: `modified` is set only when today is later.
+    pub date: String,
+}
+
+/// The next minor version: 1.2.3 → 1.3.0.
+pub fn next_minor(v: &str) -> String {
+    let mut parts = v.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    let major = parts.next().unwrap_or(0);
+    let minor = parts.next().unwrap_or(0);
+    format!("{major}.{}.0", minor + 1)
+}
+
+/// The lock for the current rules, and the version bumps it needs (only with `bump`; without
+/// it, a released rule whose logic changed is an error that says to pass `--bump`). Entries of
+/// changed or new rules are unreleased; `release` marks every entry released.
 pub fn update(
     rules: &[Rule],
     logsources: &[LogSource],
     lock: &Lock,
-) -> Result<Lock, Vec<Diagnostic>> {
-    let diags = check(rules, logsources, lock, false);
-    if !diags.is_empty() {
-        return Err(diags);
-    }
+    bump: bool,
+    release: bool,
+) -> Result<(Lock, Vec<Bump>), Vec<Diagnostic>> {
+    let mut diags = Vec::new();
     let mut out = lock.clone();
+    let mut bumps = Vec::new();
     for r in rules {
         let Some(ls) = logsources.iter().find(|l| l.name == r.logsource) else {
             continue;
+        };
+        let logic = logic_hash(r, rules, ls);
+        let version = match state(r, &logic, lock) {
+            State::Broken(d) => {
+                diags.push(d);
+                continue;
+            }
+            State::Current => {
+                // A pure rename keeps its version and release state.
+                if let Some(e) = out.get_mut(&r.id.0) {
+                    e.name = r.name.0.clone();
+                }
+                continue;
+            }
+            State::Unbumped if !bump => {
+                diags.push(
+                    Diagnostic::error(
+                        Code::BadMetadata,
+                        format!(
+                            "the logic of `{}` changed but its version is still the released {}",
+                            r.name.0, r.version
+                        ),
+                    )
+                    .at(r.spans.version)
+                    .help("run `rulepack lock --bump`: it bumps the minor version of every rule whose logic changed, correlations included, and records them"),
+                );
+                continue;
+            }
+            State::Unbumped => {
+                let to = next_minor(&r.version);
+                bumps.push(Bump {
+                    span: r.spans.version,
+                    from: r.version.clone(),
+                    to: to.clone(),
+                    rule: r.name.0.clone(),
+                    date: r.date.clone(),
+                });
+                to
+            }
+            State::Unlocked | State::Stale => r.version.clone(),
         };
         out.insert(
             r.id.0.clone(),
             Entry {
                 name: r.name.0.clone(),
-                version: r.version.clone(),
-                logic: logic_hash(r, rules, ls),
+                version,
+                logic,
+                released: false,
             },
         );
     }
-    Ok(out)
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    if release {
+        for e in out.values_mut() {
+            e.released = true;
+        }
+    }
+    Ok((out, bumps))
+}
+
+/// The rule files with their bumped versions written in, edited where the version value sits
+/// so the rest of each file (comments, layout) stays as written; `modified` (the date of the
+/// last logic change) becomes today. A file holds one rule, so it has one bump.
+pub fn bumped_files(bumps: &[Bump], sources: &crate::source::SourceMap) -> Vec<(PathBuf, String)> {
+    let today = crate::scaffold::today();
+    let mut files: BTreeMap<crate::source::FileId, String> = BTreeMap::new();
+    // From the end of each file backwards, so earlier offsets stay valid.
+    let mut ordered: Vec<&Bump> = bumps.iter().collect();
+    ordered.sort_by_key(|b| std::cmp::Reverse((b.span.file, b.span.start)));
+    for b in ordered {
+        let text = files
+            .entry(b.span.file)
+            .or_insert_with(|| sources.get(b.span.file).text.clone());
+        // The span may start at a quote: the version is the first match from there.
+        if let Some(at) = text[b.span.start..].find(&b.from) {
+            let start = b.span.start + at;
+            text.replace_range(start..start + b.from.len(), &b.to);
+        }
+        // `modified` must be later than `date`: a rule created today keeps none.
+        if today > b.date {
+            *text = with_modified(text, &today);
+        }
+    }
+    files
+        .into_iter()
+        .map(|(id, text)| (sources.get(id).path.clone(), text))
+        .collect()
+}
+
+/// `text` with its top-level `modified:` set to `date`, added after `date:` when missing. Rule
+/// files keep top-level keys at column 0, one per line.
+fn with_modified(text: &str, date: &str) -> String {
+    let line = format!("modified: {date}\n");
+    let has = text.lines().any(|l| l.starts_with("modified:"));
+    let mut out = String::with_capacity(text.len() + line.len());
+    for l in text.split_inclusive('\n') {
+        if l.starts_with("modified:") {
+            out.push_str(&line);
+            continue;
+        }
+        out.push_str(l);
+        if !has && l.starts_with("date:") {
+            if !l.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&line);
+        }
+    }
+    out
 }

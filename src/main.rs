@@ -1,11 +1,15 @@
 //! The `rulepack` command line. Diagnostics are rendered here, once, at the edge.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+mod cli;
+
+use clap::Parser;
+use cli::{Cli, Command, Format, Input, ShapeArg, TemplatesCommand};
 use rulepack::diag::{self, Diagnostic};
 use rulepack::source::SourceMap;
-use rulepack::{BuildError, Paths, TestEvents, compile, write};
+use rulepack::templates::Templates;
+use rulepack::{BuildError, LockPolicy, Paths, TestEvents, compile, write};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Exit codes, one per class of outcome (documented in the README).
@@ -17,398 +21,428 @@ const EXIT_ENGINES: u8 = 5;
 /// Inputs at least this large get a progress bar (when stderr is a terminal).
 const PROGRESS_BYTES: u64 = 64 << 20;
 
-#[derive(Parser)]
-#[command(
-    name = "rulepack",
-    version,
-    about = "Compile vendor-neutral YAML detection rules to Sentinel KQL, Splunk SPL and Sigma"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Build every rule into the output folder (all or nothing).
-    Build {
-        #[command(flatten)]
-        input: Input,
-        /// Output folder; replaced as a whole on success, untouched on failure.
-        #[arg(long, default_value = "out")]
-        out: PathBuf,
-        /// Build in memory and fail (exit 3) when the output folder differs, listing the files.
-        #[arg(long)]
-        check: bool,
-    },
-    /// Validate every rule and template; write nothing.
-    Check {
-        #[command(flatten)]
-        input: Input,
-    },
-    /// Run every rule's tests through the reference evaluator and check that the tests can
-    /// tell each rule from broken copies of it.
-    Test {
-        #[command(flatten)]
-        input: Input,
-        /// Only these rules (by name); all rules when none are given.
-        rules_filter: Vec<String>,
-    },
-    /// Record every rule's id, name, version and logic hash in rules/versions.lock. Refuses when
-    /// a rule's logic changed without a version bump, or an id changed or was reused.
-    Lock {
-        #[command(flatten)]
-        input: Input,
-    },
-    /// Summarise, per rule, what changed in the built pack against a base (an output folder or
-    /// a git revision), as Markdown for a pull-request comment.
-    Diff {
-        #[command(flatten)]
-        input: Input,
-        /// An output folder, or a git revision whose output folder is compared.
-        base: String,
-        /// The output folder's path in the repository (for git revisions).
-        #[arg(long, default_value = "out")]
-        out: PathBuf,
-    },
-    /// Make the release files from a built output folder: Splunk app packages, the Sigma
-    /// rules archive, the Sentinel pack template. Same bytes on every machine.
-    Package {
-        #[arg(long, default_value = "out")]
-        out: PathBuf,
-        #[arg(long, default_value = "dist")]
-        dist: PathBuf,
-    },
-    /// Judge the pack with engines rulepack does not control: every test through duckdb-kql
-    /// (KQL) and pySigma's SQLite backend (Sigma), Kusto.Language over every KQL file,
-    /// `sigma check` over every Sigma file, structural checks over every SPL search. The pinned
-    /// engines install on first use.
-    Verify {
-        #[command(flatten)]
-        input: Input,
-        /// The engines folder [default: $RULEPACK_ENGINES, else $XDG_CACHE_HOME/rulepack/engines,
-        /// else ~/.cache/rulepack/engines].
-        #[arg(long, value_name = "DIR")]
-        engines: Option<PathBuf>,
-        /// Install the engines and stop (to prepare a cache, e.g. for offline use or CI).
-        #[arg(long)]
-        install_only: bool,
-    },
-    /// Print the JSON Schema (draft-07) of the rule format.
-    Schema,
-    /// Print every rule's tests, artifacts and Sigma approximations as JSON, for the
-    /// independent engines that replay the tests against the built queries.
-    ExportTests {
-        #[command(flatten)]
-        input: Input,
-    },
-    /// Replay exported Entra audit records (JSON Lines or a JSON array, in the Graph,
-    /// diagnostic-settings or Log Analytics shape) through every rule, aggregation windows
-    /// included; one JSON line per hit on stdout, a summary on stderr.
-    #[command(mut_arg("format", |a| a.long("diagnostics")))]
-    Replay {
-        #[command(flatten)]
-        input: Input,
-        /// Files of exported records (`-`: standard input), replayed in this order as one stream.
-        #[arg(long, required = true, num_args = 1..)]
-        events: Vec<PathBuf>,
-        /// The records' shape; `auto` decides per record from its keys.
-        #[arg(long = "format", id = "shape", value_enum, default_value_t = ShapeArg::Auto)]
-        shape: ShapeArg,
-        /// Benchmark baseline: only parse the records (JSON Lines) with serde_json.
-        #[arg(long, hide = true)]
-        parse_only: bool,
-        /// Worker threads (default: one per core).
-        #[arg(long, hide = true)]
-        workers: Option<usize>,
-    },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ShapeArg {
-    Auto,
-    Graph,
-    Diagnostic,
-    Loganalytics,
-}
-
-#[derive(Args)]
-struct Input {
-    /// Folder of rule files (*.yml), searched recursively.
-    #[arg(long, default_value = "rules")]
-    rules: PathBuf,
-    /// Your own templates: files here override the shipped ones (same layout as templates/).
-    #[arg(long)]
-    templates: Option<PathBuf>,
-    /// The shipped templates, field mappings and log sources.
-    #[arg(long, default_value = "templates", hide = true)]
-    shipped_templates: PathBuf,
-    /// How diagnostics are printed.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+/// A pack opened for a command: its root, inputs, and the files read so far.
+struct Pack {
+    root: PathBuf,
+    paths: Paths,
+    sources: SourceMap,
     format: Format,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Human,
-    Json,
-    Github,
+impl Pack {
+    /// Finds the pack root (`--pack`, or upward from the current folder) and reads its
+    /// manifest; `--rules` and `--templates` are taken as given, the default rules folder is
+    /// the root's `rules/`.
+    fn open(pack: Option<&Path>, input: &Input) -> Result<Pack, ExitCode> {
+        let mut sources = SourceMap::default();
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        let root = rulepack::manifest::find_root(pack, &cwd)
+            .map_err(|d| fail(&[d], &sources, input.format))?;
+        // Paths below the current folder are shown as the user would type them.
+        let root = root
+            .strip_prefix(&cwd)
+            .map(Path::to_path_buf)
+            .unwrap_or(root);
+        let manifest = rulepack::manifest::load(&root, &mut sources)
+            .map_err(|ds| fail(&ds, &sources, input.format))?;
+        let rules = input.rules.clone().unwrap_or_else(|| root.join("rules"));
+        Ok(Pack {
+            paths: Paths {
+                rules,
+                templates: Templates::new(input.templates.clone()),
+                manifest,
+            },
+            root,
+            sources,
+            format: input.format,
+        })
+    }
+
+    /// A path option, or its default under the pack root.
+    fn or_root(&self, given: Option<PathBuf>, default: &str) -> PathBuf {
+        given.unwrap_or_else(|| self.root.join(default))
+    }
+
+    fn fail(&self, diags: &[Diagnostic]) -> ExitCode {
+        fail(diags, &self.sources, self.format)
+    }
+
+    fn report(&self, diags: &[Diagnostic]) {
+        report(diags, &self.sources, self.format);
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let pack = cli.pack.as_deref();
+    let result = match cli.command {
         Command::Schema => {
             print_out(&rulepack::schema::rule_schema());
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
-        Command::ExportTests { input } => {
-            let mut sources = SourceMap::default();
-            match compile(&paths(&input), &mut sources, TestEvents::Keep) {
-                Ok(c) => {
-                    print_out(&rulepack::tests_manifest(&c, &sources));
-                    ExitCode::SUCCESS
-                }
-                Err(diags) => fail(&diags, &sources, input.format),
-            }
+        Command::Templates {
+            command: TemplatesCommand::Export { dir, force },
+        } => return export_templates(&dir, force),
+        Command::Init { dir, name, author } => {
+            return init(&dir, name.as_deref(), author.as_deref());
         }
         Command::Verify {
-            input,
+            install_only: true,
             engines,
-            install_only,
-        } => verify(&input, engines.as_deref(), install_only),
+            ..
+        } => return install_engines(engines.as_deref()).map_or_else(|c| c, |_| ExitCode::SUCCESS),
+        Command::Replay {
+            events,
+            parse_only: true,
+            ..
+        } => return parse_only(&events),
+        Command::New { input, name, from } => {
+            Pack::open(pack, &input).map(|p| new_rule(p, &name, from.as_deref()))
+        }
+        Command::ExportTests { input } => Pack::open(pack, &input).map(export_tests),
         Command::Replay {
             input,
             events,
             shape,
-            parse_only,
             workers,
-        } => replay(&input, &events, shape, parse_only, workers),
+            ..
+        } => Pack::open(pack, &input).map(|p| replay(p, &events, shape, workers)),
         Command::Test {
             input,
             rules_filter,
-        } => {
-            let mut sources = SourceMap::default();
-            let (rules, logsources) =
-                match rulepack::check(&paths(&input), &mut sources, TestEvents::Keep) {
-                    Ok(r) => r,
-                    Err(diags) => return fail(&diags, &sources, input.format),
-                };
-            let unknown: Vec<&String> = rules_filter
-                .iter()
-                .filter(|n| !rules.iter().any(|r| r.name.0 == **n))
-                .collect();
-            if !unknown.is_empty() {
-                eprintln!("error: no rule named {unknown:?}");
-                return ExitCode::from(EXIT_RULE_ERRORS);
-            }
-            let selected: Vec<_> = rules
-                .into_iter()
-                .filter(|r| rules_filter.is_empty() || rules_filter.contains(&r.name.0))
-                .collect();
-            let report = rulepack::prove::run(&selected, &logsources, &sources);
-            let mut out = std::io::stdout().lock();
-            for o in &report.outcomes {
-                let verdict = |m: bool| if m { "match" } else { "no match" };
-                let _ = if o.expected == o.got {
-                    writeln!(out, "ok   {}: {}", o.rule, o.test)
-                } else {
-                    writeln!(
-                        out,
-                        "FAIL {}: {} ({}): expected {}, got {}",
-                        o.rule,
-                        o.test,
-                        o.position,
-                        verdict(o.expected),
-                        verdict(o.got)
-                    )
-                };
-            }
-            for (position, what) in &report.weak {
-                let _ = writeln!(out, "WEAK {position}: {what}");
-            }
-            let failed = report.failed() + report.weak.len();
-            let _ = writeln!(
-                out,
-                "rules: {} passed, {failed} failed",
-                report.outcomes.len() - report.failed()
-            );
-            if failed == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(EXIT_RULE_ERRORS)
-            }
-        }
-        Command::Lock { input } => {
-            let mut sources = SourceMap::default();
-            let paths = paths(&input);
-            let existing = match rulepack::lock::read(&paths.rules) {
-                Ok(l) => l.unwrap_or_default(),
-                Err(d) => return fail(&[d], &sources, input.format),
-            };
-            let lock_path = rulepack::lock::path(&paths.rules);
-            let (rules, logsources) =
-                match rulepack::check_unlocked(&paths, &mut sources, TestEvents::Skip) {
-                    Ok(r) => r,
-                    Err(diags) => return fail(&diags, &sources, input.format),
-                };
-            match rulepack::lock::update(&rules, &logsources, &existing) {
-                Ok(lock) => match std::fs::write(&lock_path, rulepack::lock::render(&lock)) {
-                    Ok(()) => {
-                        eprintln!("locked {} rules in {}", rules.len(), lock_path.display());
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("error: cannot write {}: {e}", lock_path.display());
-                        ExitCode::from(EXIT_IO)
-                    }
-                },
-                Err(diags) => fail(&diags, &sources, input.format),
-            }
-        }
+        } => Pack::open(pack, &input).map(|p| test(p, &rules_filter)),
+        Command::Lock {
+            input,
+            bump,
+            release,
+        } => Pack::open(pack, &input).map(|p| lock(p, bump, release)),
         Command::Diff { input, base, out } => {
-            let mut sources = SourceMap::default();
-            let compiled = match compile(&paths(&input), &mut sources, TestEvents::Skip) {
-                Ok(c) => c,
-                Err(diags) => return fail(&diags, &sources, input.format),
-            };
-            match rulepack::diff::base_files(&base, &out) {
-                Ok(files) => {
-                    let names: Vec<String> =
-                        compiled.rules.iter().map(|r| r.name.0.clone()).collect();
-                    print_out(&rulepack::diff::markdown(
-                        &base,
-                        &files,
-                        &compiled.artifacts,
-                        &names,
-                    ));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(EXIT_IO)
-                }
-            }
+            Pack::open(pack, &input).map(|p| diff(p, &base, out.as_deref()))
         }
-        Command::Package { out, dist } => match rulepack::package::release(&out, &dist) {
-            Ok(files) => {
-                for f in &files {
-                    eprintln!("wrote {}", f.display());
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: cannot package {}: {e}", out.display());
-                ExitCode::from(EXIT_IO)
-            }
-        },
-        Command::Check { input } => {
-            let mut sources = SourceMap::default();
-            let paths = paths(&input);
-            match compile(&paths, &mut sources, TestEvents::Skip) {
-                Ok(c) => {
-                    report(&c.warnings, &sources, input.format);
-                    eprintln!(
-                        "checked {} rules: {} artifacts, {} warnings",
-                        c.rules.len(),
-                        c.artifacts.len(),
-                        c.warnings.len()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(diags) => fail(&diags, &sources, input.format),
-            }
+        Command::Package { input, out, dist } => {
+            Pack::open(pack, &input).map(|p| package(p, out, dist))
+        }
+        Command::Check { input } => Pack::open(pack, &input).map(check),
+        Command::Verify { input, engines, .. } => {
+            Pack::open(pack, &input).map(|p| verify(p, engines.as_deref()))
         }
         Command::Build { input, out, check } => {
-            let mut sources = SourceMap::default();
-            let paths = paths(&input);
-            if !check {
-                return match rulepack::build(&paths, &mut sources, &out) {
-                    Ok(built) => {
-                        report(&built.warnings, &sources, input.format);
-                        eprintln!(
-                            "built {} rules into {} ({} files)",
-                            built.rules,
-                            out.display(),
-                            built.files
-                        );
-                        ExitCode::SUCCESS
-                    }
-                    Err(BuildError::Rules(diags)) => fail(&diags, &sources, input.format),
-                    Err(BuildError::Io(e, warnings)) => {
-                        report(&warnings, &sources, input.format);
-                        eprintln!(
-                            "error: cannot write {}: {e} (the previous output is unchanged)",
-                            out.display()
-                        );
-                        ExitCode::from(EXIT_IO)
-                    }
-                };
-            }
-            let compiled = match compile(&paths, &mut sources, TestEvents::Skip) {
-                Ok(c) => c,
-                Err(diags) => return fail(&diags, &sources, input.format),
-            };
-            report(&compiled.warnings, &sources, input.format);
-            match write::differences(&out, &compiled.artifacts) {
-                Ok(d) if d.is_empty() => {
-                    eprintln!(
-                        "{} is up to date ({} files)",
-                        out.display(),
-                        compiled.artifacts.len()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Ok(d) => {
-                    for (path, what) in &d {
-                        eprintln!("stale: {}: {what}", out.join(path).display());
-                    }
-                    eprintln!(
-                        "{} is stale: {} files differ; run `rulepack build` and commit the result",
-                        out.display(),
-                        d.len()
-                    );
-                    ExitCode::from(EXIT_STALE)
-                }
-                Err(e) => {
-                    eprintln!("error: cannot read {}: {e}", out.display());
-                    ExitCode::from(EXIT_IO)
-                }
-            }
+            Pack::open(pack, &input).map(|p| build(p, out, check))
+        }
+    };
+    result.unwrap_or_else(|code| code)
+}
+
+fn export_templates(dir: &Path, force: bool) -> ExitCode {
+    match rulepack::templates::export(dir, force) {
+        Ok(files) => {
+            eprintln!(
+                "wrote the {} shipped templates into {}; pass it with --templates and keep only the files you change",
+                files.len(),
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_IO)
         }
     }
 }
 
-fn replay(
-    input: &Input,
-    events: &[PathBuf],
-    shape: ShapeArg,
-    parse_only: bool,
-    workers: Option<usize>,
-) -> ExitCode {
-    use rulepack::replay::{self, Options, Shape};
-    if parse_only {
-        let start = std::time::Instant::now();
-        return match replay::parse_only(events) {
-            Ok((values, bad)) => {
-                eprintln!(
-                    "parse-only: {values} values, {bad} malformed lines, {:.3} s",
-                    start.elapsed().as_secs_f64()
-                );
-                ExitCode::SUCCESS
+fn init(dir: &Path, name: Option<&str>, author: Option<&str>) -> ExitCode {
+    match rulepack::scaffold::init(dir, name, author) {
+        Ok(files) => {
+            for f in &files {
+                eprintln!("created {}", f.display());
             }
-            Err(e) => {
-                eprintln!("error: cannot read the events: {e}");
-                ExitCode::from(EXIT_IO)
-            }
+            eprintln!(
+                "initialised the pack in {}; next: `rulepack new NAME`, `rulepack test`, `rulepack build`",
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_RULE_ERRORS)
+        }
+    }
+}
+
+fn new_rule(mut p: Pack, name: &str, from: Option<&str>) -> ExitCode {
+    match rulepack::scaffold::new_rule(&p.paths, &mut p.sources, name, from) {
+        Ok(file) => {
+            eprintln!(
+                "created {}; write its condition and tests, then `rulepack test {name}`",
+                file.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(diags) => p.fail(&diags),
+    }
+}
+
+fn export_tests(mut p: Pack) -> ExitCode {
+    match compile(&p.paths, &mut p.sources, TestEvents::Keep, LockPolicy::Edit) {
+        Ok(c) => {
+            print_out(&rulepack::tests_manifest(&c, &p.sources));
+            p.report(&c.warnings);
+            ExitCode::SUCCESS
+        }
+        Err(diags) => p.fail(&diags),
+    }
+}
+
+fn test(mut p: Pack, rules_filter: &[String]) -> ExitCode {
+    let checked =
+        match rulepack::check(&p.paths, &mut p.sources, TestEvents::Keep, LockPolicy::Edit) {
+            Ok(c) => c,
+            Err(diags) => return p.fail(&diags),
+        };
+    p.report(&checked.warnings);
+    let unknown: Vec<&String> = rules_filter
+        .iter()
+        .filter(|n| !checked.rules.iter().any(|r| r.name.0 == **n))
+        .collect();
+    if !unknown.is_empty() {
+        eprintln!("error: no rule named {unknown:?}");
+        return ExitCode::from(EXIT_RULE_ERRORS);
+    }
+    let selected: Vec<_> = checked
+        .rules
+        .into_iter()
+        .filter(|r| rules_filter.is_empty() || rules_filter.contains(&r.name.0))
+        .collect();
+    let report = rulepack::prove::run(&selected, &checked.logsources, &p.sources);
+    let mut out = std::io::stdout().lock();
+    for o in &report.outcomes {
+        let verdict = |m: bool| if m { "match" } else { "no match" };
+        let _ = if o.expected == o.got {
+            writeln!(out, "ok   {}: {}", o.rule, o.test)
+        } else {
+            writeln!(
+                out,
+                "FAIL {}: {} ({}): expected {}, got {}",
+                o.rule,
+                o.test,
+                o.position,
+                verdict(o.expected),
+                verdict(o.got)
+            )
         };
     }
-    let mut sources = SourceMap::default();
-    let (rules, logsources) = match rulepack::check(&paths(input), &mut sources, TestEvents::Skip) {
-        Ok(r) => r,
-        Err(diags) => return fail(&diags, &sources, input.format),
+    for (position, what) in &report.weak {
+        let _ = writeln!(out, "WEAK {position}: {what}");
+    }
+    let failed = report.failed() + report.weak.len();
+    let _ = writeln!(
+        out,
+        "rules: {} passed, {failed} failed",
+        report.outcomes.len() - report.failed()
+    );
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_RULE_ERRORS)
+    }
+}
+
+fn lock(mut p: Pack, bump: bool, release: bool) -> ExitCode {
+    use rulepack::lock;
+    let existing = match lock::read(&p.paths.rules) {
+        Ok(l) => l.unwrap_or_default(),
+        Err(d) => return p.fail(&[d]),
     };
-    let pack = replay::Pack::new(&rules, &logsources);
+    let lock_path = lock::path(&p.paths.rules);
+    let (rules, logsources) =
+        match rulepack::check_unlocked(&p.paths, &mut p.sources, TestEvents::Skip) {
+            Ok(r) => r,
+            Err(diags) => return p.fail(&diags),
+        };
+    let (new_lock, bumps) = match lock::update(&rules, &logsources, &existing, bump, release) {
+        Ok(r) => r,
+        Err(diags) => return p.fail(&diags),
+    };
+    let mut writes = lock::bumped_files(&bumps, &p.sources);
+    writes.push((lock_path.clone(), lock::render(&new_lock)));
+    for (path, text) in &writes {
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(EXIT_IO);
+        }
+    }
+    for b in &bumps {
+        eprintln!("bumped {} {} -> {}", b.rule, b.from, b.to);
+    }
+    let released = if release { " and marked released" } else { "" };
+    eprintln!(
+        "locked {} rules in {}{released}",
+        rules.len(),
+        lock_path.display()
+    );
+    ExitCode::SUCCESS
+}
+
+fn diff(mut p: Pack, base: &str, out: Option<&Path>) -> ExitCode {
+    let compiled = match compile(&p.paths, &mut p.sources, TestEvents::Skip, LockPolicy::Edit) {
+        Ok(c) => c,
+        Err(diags) => return p.fail(&diags),
+    };
+    p.report(&compiled.warnings);
+    let out = out.unwrap_or(Path::new("out"));
+    let root = if p.root.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        &p.root
+    };
+    match rulepack::diff::base_files(base, root, out) {
+        Ok(files) => {
+            let names: Vec<String> = compiled.rules.iter().map(|r| r.name.0.clone()).collect();
+            print_out(&rulepack::diff::markdown(
+                base,
+                &files,
+                &compiled.artifacts,
+                &names,
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_IO)
+        }
+    }
+}
+
+/// A release: refuses rules the lock does not cover and an output folder that is not what the
+/// rules build, then writes the release files.
+fn package(mut p: Pack, out: Option<PathBuf>, dist: Option<PathBuf>) -> ExitCode {
+    let out = p.or_root(out, "out");
+    let dist = p.or_root(dist, "dist");
+    if let Err(code) = up_to_date(&mut p, &out) {
+        return code;
+    }
+    match rulepack::package::release(&out, &dist, &p.paths.manifest) {
+        Ok(files) => {
+            for f in &files {
+                eprintln!("wrote {}", f.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot package {}: {e}", out.display());
+            ExitCode::from(EXIT_IO)
+        }
+    }
+}
+
+fn check(mut p: Pack) -> ExitCode {
+    match compile(&p.paths, &mut p.sources, TestEvents::Skip, LockPolicy::Edit) {
+        Ok(c) => {
+            p.report(&c.warnings);
+            eprintln!(
+                "checked {} rules: {} artifacts, {} warnings",
+                c.rules.len(),
+                c.artifacts.len(),
+                c.warnings.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(diags) => p.fail(&diags),
+    }
+}
+
+fn build(mut p: Pack, out: Option<PathBuf>, check: bool) -> ExitCode {
+    let out = p.or_root(out, "out");
+    if check {
+        return match up_to_date(&mut p, &out) {
+            Ok(files) => {
+                eprintln!("{} is up to date ({files} files)", out.display());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        };
+    }
+    match rulepack::build(&p.paths, &mut p.sources, &out) {
+        Ok(built) => {
+            p.report(&built.warnings);
+            eprintln!(
+                "built {} rules into {} ({} files)",
+                built.rules,
+                out.display(),
+                built.files
+            );
+            ExitCode::SUCCESS
+        }
+        Err(BuildError::Rules(diags)) => p.fail(&diags),
+        Err(BuildError::Io(e, warnings)) => {
+            p.report(&warnings);
+            eprintln!(
+                "error: cannot write {}: {e} (the previous output is unchanged)",
+                out.display()
+            );
+            ExitCode::from(EXIT_IO)
+        }
+    }
+}
+
+/// The release-point check: rules locked as they are, `out` exactly what they build. Returns
+/// the number of files.
+fn up_to_date(p: &mut Pack, out: &Path) -> Result<usize, ExitCode> {
+    let compiled = compile(
+        &p.paths,
+        &mut p.sources,
+        TestEvents::Omit,
+        LockPolicy::Release,
+    )
+    .map_err(|diags| p.fail(&diags))?;
+    p.report(&compiled.warnings);
+    match write::differences(out, &compiled.artifacts) {
+        Ok(d) if d.is_empty() => Ok(compiled.artifacts.len()),
+        Ok(d) => {
+            for (path, what) in &d {
+                eprintln!("stale: {}: {what}", out.join(path).display());
+            }
+            eprintln!(
+                "{} is stale: {} files differ; run `rulepack build` and commit the result",
+                out.display(),
+                d.len()
+            );
+            Err(ExitCode::from(EXIT_STALE))
+        }
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", out.display());
+            Err(ExitCode::from(EXIT_IO))
+        }
+    }
+}
+
+/// The benchmark baseline: the records parsed by serde_json on one thread, no rules.
+fn parse_only(events: &[PathBuf]) -> ExitCode {
+    let start = std::time::Instant::now();
+    match rulepack::replay::parse_only(events) {
+        Ok((values, bad)) => {
+            eprintln!(
+                "parse-only: {values} values, {bad} malformed lines, {:.3} s",
+                start.elapsed().as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot read the events: {e}");
+            ExitCode::from(EXIT_IO)
+        }
+    }
+}
+
+fn replay(mut p: Pack, events: &[PathBuf], shape: ShapeArg, workers: Option<usize>) -> ExitCode {
+    use rulepack::replay::{self, Options, Shape};
+    let checked =
+        match rulepack::check(&p.paths, &mut p.sources, TestEvents::Skip, LockPolicy::Edit) {
+            Ok(c) => c,
+            Err(diags) => return p.fail(&diags),
+        };
+    p.report(&checked.warnings);
+    let pack = replay::Pack::new(&checked.rules, &checked.logsources);
     let size: u64 = events
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
@@ -437,43 +471,48 @@ fn replay(
     }
 }
 
-fn verify(input: &Input, engines: Option<&std::path::Path>, install_only: bool) -> ExitCode {
+/// The engines of `verify`, installed unless they are (progress on stderr).
+fn install_engines(
+    engines: Option<&Path>,
+) -> Result<Vec<rulepack::verify::install::Installed>, ExitCode> {
+    use rulepack::verify;
+    let installed = verify::install::root(engines).and_then(|root| {
+        let installed = verify::install_all(&root)?;
+        eprintln!("{} engines ready in {}", installed.len(), root.display());
+        Ok(installed)
+    });
+    installed.map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_ENGINES)
+    })
+}
+
+fn verify(mut p: Pack, engines: Option<&Path>) -> ExitCode {
     use rulepack::verify::{self, Style};
-    let installed = match verify::install::root(engines).and_then(|r| {
-        let installed = verify::install_all(&r)?;
-        Ok((r, installed))
-    }) {
-        Ok((root, installed)) if install_only => {
-            eprintln!("{} engines ready in {}", installed.len(), root.display());
-            return ExitCode::SUCCESS;
-        }
-        Ok((_, installed)) => installed,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_ENGINES);
-        }
+    let installed = match install_engines(engines) {
+        Ok(i) => i,
+        Err(code) => return code,
     };
-    let mut sources = SourceMap::default();
-    let paths = paths(input);
-    let compiled = match compile(&paths, &mut sources, TestEvents::Keep) {
+    let compiled = match compile(&p.paths, &mut p.sources, TestEvents::Keep, LockPolicy::Edit) {
         Ok(c) => c,
-        Err(diags) => return fail(&diags, &sources, input.format),
+        Err(diags) => return p.fail(&diags),
     };
-    let splunk = match splunk_files(&paths) {
+    p.report(&compiled.warnings);
+    let splunk = match splunk_files(&p.paths.templates) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_IO);
         }
     };
-    let report = match verify::run(&compiled, &sources, &splunk, &installed) {
+    let report = match verify::run(&compiled, &p.sources, &splunk, &installed) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_ENGINES);
         }
     };
-    let style = match input.format {
+    let style = match p.format {
         Format::Human => Style::Human,
         Format::Json => Style::Json,
         Format::Github => Style::Github,
@@ -498,17 +537,17 @@ fn verify(input: &Input, engines: Option<&std::path::Path>, install_only: bool) 
     }
 }
 
-/// The Splunk backend's files (name, text), the overlay's replacing the shipped ones by name.
-fn splunk_files(paths: &Paths) -> Result<Vec<(String, String)>, String> {
+/// The Splunk backend's files (name, text): the shipped ones, an overlay's replacing them by name.
+fn splunk_files(templates: &Templates) -> Result<Vec<(String, String)>, String> {
     let mut files = std::collections::BTreeMap::new();
-    for root in [Some(&paths.templates), paths.overlay.as_ref()]
-        .into_iter()
-        .flatten()
+    for (path, text) in rulepack::templates::SHIPPED {
+        if let Some(name) = path.strip_prefix("splunk/") {
+            files.insert(name.to_string(), (*text).to_string());
+        }
+    }
+    if let Some(dir) = templates.overlay.as_ref().map(|o| o.join("splunk"))
+        && let Ok(entries) = std::fs::read_dir(&dir)
     {
-        let dir = root.join("splunk");
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
         for e in entries.flatten() {
             let path = e.path();
             if path.is_file() {
@@ -519,14 +558,6 @@ fn splunk_files(paths: &Paths) -> Result<Vec<(String, String)>, String> {
         }
     }
     Ok(files.into_iter().collect())
-}
-
-fn paths(input: &Input) -> Paths {
-    Paths {
-        rules: input.rules.clone(),
-        templates: input.shipped_templates.clone(),
-        overlay: input.templates.clone(),
-    }
 }
 
 fn fail(diags: &[Diagnostic], sources: &SourceMap, format: Format) -> ExitCode {

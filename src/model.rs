@@ -334,7 +334,8 @@ pub struct Rule {
     pub outputs: Vec<Output>,
     pub entities: Vec<Entity>,
     /// Not part of what templates see: events can be large and no artifact carries them.
-    /// Empty when the rules were read with `TestEvents::Skip` (the tests were still checked).
+    /// Empty when the rules were read with `TestEvents::Skip` (the tests were still checked) or
+    /// `TestEvents::Omit` (`build`: the tests were not read).
     #[serde(skip)]
     pub tests: Vec<TestCase>,
     #[serde(skip)]

@@ -2,55 +2,48 @@
 //! sorted, owned by root, dated at the epoch, files 0600 and folders 0700 (what Splunk AppInspect
 //! requires), and the gzip header carries no name or time.
 
+use crate::manifest::Manifest;
 use flate2::{Compression, GzBuilder};
 use std::io::{self, Write};
 use std::path::Path;
 
-/// Release files from a built output folder into `dist`: one `.tar.gz` per Splunk app folder
-/// (named `<app>-<version>.tar.gz` from its app.conf), the Sigma rules as one `.tar.gz`, and the
-/// Sentinel pack ARM template as it is. Returns the files written.
-pub fn release(out: &Path, dist: &Path) -> io::Result<Vec<std::path::PathBuf>> {
-    std::fs::create_dir_all(dist)?;
-    let mut written = Vec::new();
-    let mut write = |name: String, bytes: Vec<u8>| -> io::Result<()> {
-        let p = dist.join(name);
-        std::fs::write(&p, bytes)?;
-        written.push(p);
-        Ok(())
-    };
-    let splunk = out.join("splunk");
-    if splunk.is_dir() {
-        let mut apps: Vec<_> = std::fs::read_dir(&splunk)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir())
-            .collect();
-        apps.sort();
-        for app in apps {
-            let id = app
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            let conf = std::fs::read_to_string(app.join("default/app.conf")).unwrap_or_default();
-            let version = conf
-                .lines()
-                .filter_map(|l| l.split_once('='))
-                .find(|(k, _)| k.trim() == "version")
-                .map(|(_, v)| v.trim().to_string())
-                .unwrap_or_else(|| "0.0.0".into());
-            write(format!("{id}-{version}.tar.gz"), tar_gz(&app, &id)?)?;
-        }
+/// Release files from a built output folder into `dist`, named from the pack manifest: the
+/// Splunk app as `<app_id>-<version>.tar.gz`, the Sigma rules as `<name>-<version>-sigma.tar.gz`,
+/// the Sentinel pack ARM template as `<name>-<version>-sentinel.arm.json`. Everything is read
+/// before anything is written. Returns the files written.
+pub fn release(out: &Path, dist: &Path, pack: &Manifest) -> io::Result<Vec<std::path::PathBuf>> {
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let app = out.join("splunk").join(&pack.splunk.app_id);
+    if app.is_dir() {
+        files.push((
+            format!("{}-{}.tar.gz", pack.splunk.app_id, pack.version),
+            tar_gz(&app, &pack.splunk.app_id)?,
+        ));
     }
+    let stem = format!("{}-{}", pack.name, pack.version);
     let sigma = out.join("sigma");
     if sigma.is_dir() {
-        write(
-            "rulepack-sigma.tar.gz".into(),
-            tar_gz(&sigma, "rulepack-sigma")?,
-        )?;
+        files.push((
+            format!("{stem}-sigma.tar.gz"),
+            tar_gz(&sigma, &format!("{stem}-sigma"))?,
+        ));
     }
     let arm = out.join("sentinel/rulepack.arm.json");
     if arm.is_file() {
-        write("rulepack-sentinel.arm.json".into(), std::fs::read(arm)?)?;
+        files.push((format!("{stem}-sentinel.arm.json"), std::fs::read(arm)?));
+    }
+    if files.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "no built pack in it: run `rulepack build` first",
+        ));
+    }
+    std::fs::create_dir_all(dist)?;
+    let mut written = Vec::new();
+    for (name, bytes) in files {
+        let p = dist.join(name);
+        std::fs::write(&p, bytes)?;
+        written.push(p);
     }
     Ok(written)
 }

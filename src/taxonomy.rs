@@ -2,11 +2,11 @@
 //! `templates/logsources/<name>.yml`; each backend maps these names in its own folder.
 
 use crate::diag::{Code, Diagnostic};
-use crate::load::{read_source, yaml};
+use crate::load::yaml;
 use crate::source::SourceMap;
+use crate::templates::Templates;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -50,13 +50,20 @@ pub struct LogSource {
 }
 
 impl LogSource {
-    pub fn load(path: &Path, sources: &mut SourceMap) -> Result<LogSource, Diagnostic> {
-        let file = read_source(path, sources)?;
+    /// Loads `rel` (e.g. `logsources/entra_audit.yml`) from the templates.
+    pub fn load(
+        rel: &str,
+        templates: &Templates,
+        sources: &mut SourceMap,
+    ) -> Result<LogSource, Diagnostic> {
+        let file = templates.read(rel, sources)?;
         let ls: LogSource = yaml::parse(sources, file)?;
         ls.check().map_err(|m| {
-            Diagnostic::error(Code::Taxonomy, m).in_file(path).help(
-                "every array's parent and every field's array must be declared under `arrays`",
-            )
+            Diagnostic::error(Code::Taxonomy, m)
+                .in_file(sources.get(file).path.clone())
+                .help(
+                    "every array's parent and every field's array must be declared under `arrays`",
+                )
         })?;
         Ok(ls)
     }

@@ -1172,13 +1172,19 @@ fn conf_gates_catch_a_forgotten_continuation() {
 #[test]
 fn appinspect_rejects_a_bad_cron_schedule() {
     let pack = Pack::build();
-    let out = pack.out();
     let conf = pack.app().join("default/savedsearches.conf");
     let text = read(&conf);
     let broken = text.replacen("cron_schedule = 0 * * * *", "cron_schedule = 0 * * *", 1);
     assert_ne!(broken, text, "no hourly search to break");
     fs::write(&conf, broken).unwrap();
-    let pkg = package(&out, &pack.scratch("dist"));
+    // `rulepack package` refuses an output folder that differs from the build, so the broken
+    // app is archived the way it archives one.
+    let pkg = pack.scratch("dist").join(format!("{APP_ID}-broken.tar.gz"));
+    fs::write(
+        &pkg,
+        rulepack::package::tar_gz(&pack.app(), APP_ID).unwrap(),
+    )
+    .unwrap();
     let ai = appinspect(&pkg);
     let ctx = report("splunk-appinspect", &ai);
     assert_eq!(ai.status.code(), Some(101), "{ctx}");

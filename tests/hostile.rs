@@ -379,7 +379,8 @@ fn the_loader_never_panics() {
         * 10;
     let mut sources = SourceMap::default();
     let logsources =
-        rulepack::load_logsources(&common::repo().join("templates"), &mut sources).unwrap();
+        rulepack::load_logsources(&rulepack::templates::Templates::default(), &mut sources)
+            .unwrap();
     let seeds: Vec<String> = ["guest_invited.yml", "b2b_domain_policy_changed.yml"]
         .iter()
         .map(|f| std::fs::read_to_string(common::repo().join("rules").join(f)).unwrap())

@@ -1,5 +1,6 @@
-//! Versioning against rules/versions.lock: logic changes need a version bump, ids never change
-//! or move to another rule.
+//! Versioning against rules/versions.lock: a logic change warns while editing and needs a
+//! version bump at release (`lock --bump`) once its version was released; ids never change or
+//! move to another rule.
 
 mod common;
 
@@ -42,6 +43,7 @@ fn the_committed_lock_is_current() {
     let dir = copy_pack();
     let o = rulepack(&["check"], dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("W110"), "{}", stderr(&o));
     let before = std::fs::read(dir.path().join("versions.lock")).unwrap();
     assert!(rulepack(&["lock"], dir.path()).status.success());
     assert_eq!(
@@ -51,8 +53,23 @@ fn the_committed_lock_is_current() {
     );
 }
 
+fn version_of(dir: &Path, file: &str) -> String {
+    let text = std::fs::read_to_string(dir.join(file)).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("version: "))
+        .unwrap()
+        .to_string()
+}
+
+/// The correlations that embed guest_invited's search: they change with it.
+const EMBEDDING: [&str; 3] = [
+    "guest_deleted_soon_after_invite",
+    "guest_invite_not_redeemed",
+    "guest_invited_after_settings_loosened",
+];
+
 #[test]
-fn a_logic_change_needs_a_version_bump() {
+fn a_logic_change_warns_while_editing_and_is_refused_at_release() {
     let dir = copy_pack();
     edit(
         dir.path(),
@@ -60,63 +77,140 @@ fn a_logic_change_needs_a_version_bump() {
         "      equals: success",
         "      one_of: [success, timeout]",
     );
-    let o = rulepack(&["check"], dir.path());
-    assert_eq!(o.status.code(), Some(1));
+    // The edit loop runs the change and warns.
+    for cmd in ["check", "test"] {
+        let o = rulepack(&[cmd], dir.path());
+        assert!(o.status.success(), "{cmd}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("warning[W110]: the logic of `guest_invited` changed but its version is still the released 1.0.0"),
+            "{cmd}: {err}"
+        );
+        assert!(
+            err.contains("guest_invited.yml:16:10"),
+            "points at the version: {err}"
+        );
+        assert!(err.contains("rulepack lock --bump"), "{err}");
+        for name in EMBEDDING {
+            assert!(
+                err.contains(&format!("the logic of `{name}` changed")),
+                "{cmd}: {err}"
+            );
+        }
+        assert!(err.contains("it embeds the rules it names"), "{err}");
+    }
+    // The release points refuse it.
+    let o = rulepack(&["build", "--check"], dir.path());
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("the logic of `guest_invited` changed but its version is still 1.0.0"),
+        stderr(&o).contains("error[R024]: the logic of `guest_invited` changed"),
         "{}",
         stderr(&o)
     );
+    let dist = tempfile::tempdir().unwrap();
+    let o = rulepack(
+        &["package", "--dist", dist.path().to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_dir(dist.path()).unwrap().count(),
+        0,
+        "nothing packaged"
+    );
+    // `lock` alone will not record a released version's new logic.
+    let o = rulepack(&["lock"], dir.path());
+    assert_eq!(o.status.code(), Some(1), "lock must refuse");
     assert!(
-        stderr(&o).contains("guest_invited.yml:16:10"),
-        "points at the version: {}",
+        stderr(&o).contains("rulepack lock --bump"),
+        "{}",
         stderr(&o)
     );
-    assert_eq!(
-        rulepack(&["lock"], dir.path()).status.code(),
-        Some(1),
-        "lock must refuse too"
+    // `lock --bump` bumps the rule and the correlations embedding it, and records them.
+    let o = rulepack(&["lock", "--bump"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(version_of(dir.path(), "guest_invited.yml"), "1.1.0");
+    let bumped = std::fs::read_to_string(dir.path().join("guest_invited.yml")).unwrap();
+    assert!(
+        bumped.contains(&format!("\nmodified: {}\n", rulepack::scaffold::today())),
+        "the date of the logic change: {bumped}"
     );
+    for name in EMBEDDING {
+        assert_eq!(
+            version_of(dir.path(), &format!("{name}.yml")),
+            "1.1.0",
+            "{name}"
+        );
+    }
+    assert_eq!(
+        version_of(dir.path(), "guest_invited_by_guest.yml"),
+        "1.0.0"
+    );
+    let o = rulepack(&["check"], dir.path());
+    assert!(
+        o.status.success() && !stderr(&o).contains("W110"),
+        "{}",
+        stderr(&o)
+    );
+}
 
+#[test]
+fn an_unreleased_version_is_relocked_a_released_one_is_not() {
+    let dir = copy_pack();
     edit(
         dir.path(),
         "guest_invited.yml",
-        "version: 1.0.0",
-        "version: 1.1.0",
+        "      equals: success",
+        "      one_of: [success, timeout]",
+    );
+    assert!(rulepack(&["lock", "--bump"], dir.path()).status.success());
+    // 1.1.0 is locked but not released: more edits are re-locked at the same version.
+    edit(
+        dir.path(),
+        "guest_invited.yml",
+        "one_of: [success, timeout]",
+        "one_of: [success, timeout, failure]",
     );
     let o = rulepack(&["check"], dir.path());
     assert!(
-        stderr(&o).contains("version 1.1.0 of `guest_invited` is not in the lock yet"),
+        stderr(&o).contains("warning[W110]: the logic of `guest_invited` changed since unreleased version 1.1.0 was locked"),
         "{}",
         stderr(&o)
     );
-    // The correlations that embed guest_invited's search changed with it.
-    for name in [
-        "guest_deleted_soon_after_invite",
-        "guest_invite_not_redeemed",
-        "guest_invited_after_settings_loosened",
-    ] {
-        assert!(
-            stderr(&o).contains(&format!(
-                "the logic of `{name}` changed but its version is still 1.0.0"
-            )),
-            "{}",
-            stderr(&o)
-        );
-        edit(
-            dir.path(),
-            &format!("{name}.yml"),
-            "version: 1.0.0",
-            "version: 1.0.1",
-        );
-    }
+    let o = rulepack(&["lock"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(version_of(dir.path(), "guest_invited.yml"), "1.1.0");
+    assert!(!stderr(&rulepack(&["check"], dir.path())).contains("W110"));
+    // Released, the version is frozen: the next change needs a bump again.
     assert!(
-        stderr(&o).contains("it embeds the rules it names"),
+        rulepack(&["lock", "--release"], dir.path())
+            .status
+            .success()
+    );
+    let lock = std::fs::read_to_string(dir.path().join("versions.lock")).unwrap();
+    assert!(!lock.contains("\"released\": false"), "{lock}");
+    edit(
+        dir.path(),
+        "guest_invited.yml",
+        "one_of: [success, timeout, failure]",
+        "equals: success",
+    );
+    assert_eq!(rulepack(&["lock"], dir.path()).status.code(), Some(1));
+    assert!(rulepack(&["lock", "--bump"], dir.path()).status.success());
+    assert_eq!(version_of(dir.path(), "guest_invited.yml"), "1.2.0");
+}
+
+#[test]
+fn a_pack_without_a_lock_warns() {
+    let dir = copy_pack();
+    std::fs::remove_file(dir.path().join("versions.lock")).unwrap();
+    let o = rulepack(&["check"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning[W110]: the pack has no versions.lock"),
         "{}",
         stderr(&o)
     );
-    assert!(rulepack(&["lock"], dir.path()).status.success());
-    assert!(rulepack(&["check"], dir.path()).status.success());
 }
 
 #[test]

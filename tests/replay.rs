@@ -19,12 +19,12 @@ fn repo() -> PathBuf {
 }
 
 fn pack() -> (Vec<Rule>, Vec<LogSource>) {
+    let mut sources = SourceMap::default();
     let paths = Paths {
         rules: repo().join("rules"),
-        templates: repo().join("templates"),
-        overlay: None,
+        templates: rulepack::templates::Templates::default(),
+        manifest: rulepack::manifest::load(&repo(), &mut sources).expect("rulepack.yml"),
     };
-    let mut sources = SourceMap::default();
     match check_unlocked(&paths, &mut sources, TestEvents::Keep) {
         Ok(p) => p,
         Err(d) => panic!("the pack does not load: {} problems", d.len()),

@@ -121,7 +121,12 @@ fn non_ascii_mutants_never_panic_in_check_or_in_diagnostics() {
             &format!("case {i}: {text:?}"),
             move || {
                 let mut sources = SourceMap::default();
-                let result = rulepack::compile(&paths, &mut sources, rulepack::TestEvents::Keep);
+                let result = rulepack::compile(
+                    &paths,
+                    &mut sources,
+                    rulepack::TestEvents::Keep,
+                    rulepack::LockPolicy::Edit,
+                );
                 let diags = match &result {
                     Ok(c) => c.warnings.clone(),
                     Err(d) => d.clone(),

@@ -1,6 +1,7 @@
 //! Stage 1, load: rule files → `RawRule`s with positions. Knows YAML, not SIEMs.
 
 pub mod raw;
+pub mod tests_section;
 pub mod yaml;
 
 use crate::diag::{Code, Diagnostic};
@@ -94,10 +95,12 @@ pub fn read_sources(paths: &[PathBuf], sources: &mut SourceMap) -> (Vec<FileId>,
 }
 
 /// Parses each file as a rule and hands the result to `then`, on every core; results keep the
-/// files' order. Parsing dominates loading and files are independent.
+/// files' order. Parsing dominates loading and files are independent. With `omit_tests` the
+/// top-level `tests:` section is not parsed at all (see `tests_section`).
 pub fn parse_each<E, T>(
     sources: &SourceMap,
     files: &[FileId],
+    omit_tests: bool,
     then: impl Fn(FileId, Result<RawRule<E>, Diagnostic>) -> T + Sync + Send,
 ) -> Vec<T>
 where
@@ -108,7 +111,15 @@ where
     crate::parallel(|| {
         files
             .par_iter()
-            .map(|&file| then(file, yaml::parse::<RawRule<E>>(sources, file)))
+            .map(|&file| {
+                let text = &sources.get(file).text;
+                let text = if omit_tests {
+                    tests_section::blank(text)
+                } else {
+                    std::borrow::Cow::Borrowed(text.as_str())
+                };
+                then(file, yaml::parse_text::<RawRule<E>>(&text, sources, file))
+            })
             .collect()
     })
 }

@@ -10,7 +10,16 @@ use serde_saphyr::{Location, Spanned};
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 
 pub fn parse<T: DeserializeOwned>(sources: &SourceMap, file: FileId) -> Result<T, Diagnostic> {
-    let text = &sources.get(file).text;
+    parse_text(&sources.get(file).text, sources, file)
+}
+
+/// Parses `text`, a stand-in for the file's text with the same byte offsets (positions are
+/// reported against the file).
+pub fn parse_text<T: DeserializeOwned>(
+    text: &str,
+    sources: &SourceMap,
+    file: FileId,
+) -> Result<T, Diagnostic> {
     // Tighter than the library's defaults: a rule is a page of YAML, so alias bombs and deep
     // nesting are refused early with a position.
     let mut budget = serde_saphyr::budget::Budget::default();

@@ -2,9 +2,10 @@
 //! access and quantifier commands; `fields.yml` maps the neutral taxonomy to its expressions.
 //! Adding a SIEM is mostly a new folder.
 
-use crate::diag::{Code, Diagnostic};
-use crate::load::{read_source, yaml};
+use crate::diag::Diagnostic;
+use crate::load::yaml;
 use crate::source::SourceMap;
+use crate::templates::Templates;
 use indexmap::IndexMap;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -238,43 +239,28 @@ pub struct Backend {
 }
 
 impl Backend {
-    /// Loads backend `name` from the first of `roots` that has each file, so a team's folder
-    /// given with `--templates` overlays the shipped one file by file.
+    /// Loads backend `name` from the shipped templates, a team's overlay replacing them file by
+    /// file.
     pub fn load(
         name: &str,
-        roots: &[PathBuf],
+        templates: &Templates,
         sources: &mut SourceMap,
     ) -> Result<Backend, Diagnostic> {
-        let find = |file: &str| -> PathBuf {
-            roots
-                .iter()
-                .map(|r| r.join(name).join(file))
-                .find(|p| p.exists())
-                .unwrap_or_else(|| {
-                    roots
-                        .last()
-                        .map(|r| r.join(name).join(file))
-                        .unwrap_or_default()
-                })
-        };
-        let file = read_source(&find("backend.yml"), sources)?;
+        let file = templates.read(&format!("{name}/backend.yml"), sources)?;
         let config: BackendConfig = yaml::parse(sources, file)?;
-        let file = read_source(&find("fields.yml"), sources)?;
+        let file = templates.read(&format!("{name}/fields.yml"), sources)?;
         let fields: FieldMap = yaml::parse(sources, file)?;
-        let mut templates = Vec::new();
+        let mut templates_out = Vec::new();
         for a in config.artifacts.iter().chain(&config.pack_artifacts) {
-            let path = find(&a.template);
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                Diagnostic::error(Code::Template, format!("cannot read template: {e}"))
-                    .in_file(&path)
-                    .help("every template named in backend.yml must exist in the backend folder")
-            })?;
-            templates.push(Template {
+            let file = templates.read(&format!("{name}/{}", a.template), sources)?;
+            let source = sources.get(file);
+            templates_out.push(Template {
                 name: format!("{name}/{}", a.template),
-                path,
-                text,
+                path: source.path.clone(),
+                text: source.text.clone(),
             });
         }
+        let templates = templates_out;
         Ok(Backend {
             config,
             fields,

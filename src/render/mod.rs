@@ -12,11 +12,13 @@ pub mod sigma;
 use crate::diag::{Code, Diagnostic};
 use crate::ir::Cond;
 use crate::lower::{lower, lower_element};
+use crate::manifest::Manifest;
 use crate::model::{
     AggFunction, Correlation, CorrelationKind, Logic, Output, Rule, StageRef, find,
 };
 use crate::source::SourceMap;
 use crate::taxonomy::LogSource;
+use crate::templates::Templates;
 use backend::{Backend, Style, Support};
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -50,6 +52,10 @@ pub struct Renderer {
     backends: Vec<Backend>,
     /// Each backend's `constants` as a template value, converted once.
     constants: Vec<Value>,
+    /// The pack manifest, as the templates' `pack` variable.
+    pack: Value,
+    /// Pack artifact file names with `{app_id}` filled from the manifest.
+    pack_files: Vec<Vec<String>>,
     tera: Tera,
 }
 
@@ -153,11 +159,12 @@ struct AggView {
 }
 
 impl Renderer {
-    /// Loads every backend; `roots` are template folders, the first overriding the later ones.
+    /// Loads every backend from the shipped templates and the team's overlay.
     pub fn load(
-        roots: &[PathBuf],
+        templates: &Templates,
         sources: &mut SourceMap,
         logsources: &[LogSource],
+        manifest: &Manifest,
     ) -> Result<Renderer, Vec<Diagnostic>> {
         let mut backends = Vec::new();
         let mut constants = Vec::new();
@@ -166,7 +173,7 @@ impl Renderer {
         tera.autoescape_on(Vec::<&str>::new());
         register_filters(&mut tera);
         for name in BACKENDS {
-            let b = match Backend::load(name, roots, sources) {
+            let b = match Backend::load(name, templates, sources) {
                 Ok(b) => b,
                 Err(d) => {
                     diags.push(d);
@@ -199,10 +206,24 @@ impl Renderer {
                 Err(d) => diags.push(d),
             }
         }
+        let pack = Value::try_from_serializable(manifest)
+            .map_err(|e| vec![context_diag(Path::new(crate::manifest::FILE), &e)])?;
+        let pack_files = backends
+            .iter()
+            .map(|b| {
+                b.config
+                    .pack_artifacts
+                    .iter()
+                    .map(|a| backend::fill(&a.file, &[("app_id", &manifest.splunk.app_id)]))
+                    .collect()
+            })
+            .collect();
         if diags.is_empty() {
             Ok(Renderer {
                 backends,
                 constants,
+                pack,
+                pack_files,
                 tera,
             })
         } else {
@@ -270,7 +291,7 @@ impl Renderer {
             let name = &b.config.name;
             let fail = |m: error::RenderError| {
                 Diagnostic::error(Code::Template, format!("{name} backend: {m}"))
-                    .in_file(Path::new("templates").join(name))
+                    .in_file(crate::templates::builtin_path(name))
             };
             let path = &b.templates[0].path;
             // In this order: templates that iterate over a rule's variables see it.
@@ -278,6 +299,7 @@ impl Renderer {
             let rule_value = rule_value.as_ref().map_err(|e| context_diag(path, e))?;
             vars.insert("rule", rule_value.clone());
             vars.insert("c", constants.clone());
+            vars.insert("pack", self.pack.clone());
             let agg = rule.aggregation().map(|a| agg_view(b, rule, a));
             vars.insert("agg", to_value(&agg, path)?);
             if let Lowered::Correlation { c, key, .. } = &logic {
@@ -486,9 +508,10 @@ impl Renderer {
                     let mut ctx = Context::new();
                     ctx.insert_value("rules", to_value(&vars, &b.templates[0].path)?);
                     ctx.insert_value("c", self.constants[i].clone());
+                    ctx.insert_value("pack", self.pack.clone());
                     let t = &b.templates[b.config.artifacts.len() + j];
                     Ok(Artifact {
-                        path: Path::new(&b.config.name).join(&b.config.pack_artifacts[j].file),
+                        path: Path::new(&b.config.name).join(&self.pack_files[i][j]),
                         content: self.render_one(t, &ctx)?,
                         rule: None,
                         primary: false,
@@ -574,7 +597,7 @@ fn template_diag(path: &Path, e: &tera::Error, help: &str) -> Diagnostic {
 
 /// Every taxonomy field and array of the backend's log source must be mapped.
 fn check_mapping(b: &Backend, logsources: &[LogSource]) -> Result<(), Diagnostic> {
-    let dir = Path::new("templates").join(&b.config.name);
+    let dir = crate::templates::builtin_path(&b.config.name);
     let err = |m: String| Diagnostic::error(Code::Taxonomy, m).in_file(dir.join("fields.yml"));
     let ls = logsources
         .iter()

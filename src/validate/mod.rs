@@ -14,6 +14,7 @@ mod test_cases;
 
 pub use correlation::check_correlations;
 pub use metadata::check_unique;
+pub use shapes::is_slug;
 
 use aggregation::aggregation;
 use condition::cond;
@@ -23,7 +24,7 @@ use metadata::{check, nonempty, pick, tactic};
 use output::outputs;
 use parameters::parameters;
 use schedule::schedule;
-use shapes::{is_atrm, is_date, is_semver, is_slug, is_technique, is_trr, is_uuid};
+use shapes::{is_atrm, is_date, is_semver, is_technique, is_trr, is_uuid};
 use test_cases::tests;
 
 use crate::diag::{Code, Diagnostic, did_you_mean};

@@ -11,7 +11,7 @@ pub(super) fn is_uuid(s: &str) -> bool {
         && s != "00000000-0000-0000-0000-000000000000"
 }
 
-pub(super) fn is_slug(s: &str) -> bool {
+pub fn is_slug(s: &str) -> bool {
     (3..=60).contains(&s.len())
         && s.starts_with(|c: char| c.is_ascii_lowercase())
         && s.bytes()

@@ -5,18 +5,27 @@
 pub mod fuzz;
 
 use rulepack::source::SourceMap;
-use rulepack::{Compiled, Paths, TestEvents, compile};
+use rulepack::templates::Templates;
+use rulepack::{Compiled, LockPolicy, Paths, TestEvents, compile};
 use std::path::{Path, PathBuf};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The pack's manifest (rulepack.yml at the repository root).
+pub fn manifest() -> rulepack::manifest::Manifest {
+    let mut sources = SourceMap::default();
+    rulepack::manifest::load(&repo(), &mut sources)
+        .unwrap_or_else(|d| panic!("the repository's rulepack.yml: {d:?}"))
+}
+
+/// The rules in `rules`, with the templates compiled into rulepack and the repository's manifest.
 pub fn paths(rules: &Path) -> Paths {
     Paths {
         rules: rules.to_path_buf(),
-        templates: repo().join("templates"),
-        overlay: None,
+        templates: Templates::default(),
+        manifest: manifest(),
     }
 }
 
@@ -27,7 +36,12 @@ pub fn compile_pack() -> Compiled {
 
 pub fn compile_dir(rules: &Path) -> Compiled {
     let mut sources = SourceMap::default();
-    match compile(&paths(rules), &mut sources, TestEvents::Keep) {
+    match compile(
+        &paths(rules),
+        &mut sources,
+        TestEvents::Keep,
+        LockPolicy::Release,
+    ) {
         Ok(c) => c,
         Err(diags) => {
             let text: Vec<String> = diags
@@ -69,11 +83,11 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// A project folder in a temporary directory: the shipped templates and an empty `rules/`, for
-/// tests that run the binary on a pack of their own.
+/// A pack in a temporary directory: this repository's manifest and an empty `rules/`, for tests
+/// that run the binary on a pack of their own (the templates are compiled into it).
 pub fn scratch_project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    copy_tree(&repo().join("templates"), &dir.path().join("templates"));
+    std::fs::copy(repo().join("rulepack.yml"), dir.path().join("rulepack.yml")).unwrap();
     std::fs::create_dir(dir.path().join("rules")).unwrap();
     dir
 }
