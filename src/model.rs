@@ -323,6 +323,8 @@ pub struct Rule {
     pub trr: Vec<String>,
     pub atrm: Vec<String>,
     pub falsepositives: Vec<String>,
+    /// no_match tests the Sigma output is known to match (validated against the tests).
+    pub sigma_over_matches: Vec<String>,
     pub parameters: Vec<Parameter>,
     pub logsource: String,
     /// Templates see the logic through the renderer's plans, never directly.

@@ -68,6 +68,12 @@ pub struct RawRule<E = serde_json::Value> {
     #[schemars(with = "Vec<String>")]
     #[serde(default)]
     pub falsepositives: Vec<S<String>>,
+    /// Names of this rule's no_match tests that its Sigma output matches all the same (a
+    /// documented approximation); the Sigma file names them, and the pySigma conversion proof
+    /// accepts an over-match on exactly these tests.
+    #[schemars(with = "Vec<String>")]
+    #[serde(default)]
+    pub sigma_over_matches: Vec<S<String>>,
     /// Named lists a team may override per SIEM (a KQL `let`, a Splunk macro, a Sigma placeholder).
     #[schemars(with = "IndexMap<String, RawParameter>")]
     #[serde(default)]

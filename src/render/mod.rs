@@ -3,8 +3,10 @@
 //! see YAML rules; they see the validated rule and the IR.
 
 pub mod backend;
+pub mod derived_id;
 pub mod error;
 pub mod escape;
+pub mod pipeline;
 pub mod query;
 pub mod schedule;
 pub mod sigma;
@@ -14,7 +16,7 @@ use crate::ir::Cond;
 use crate::lower::{lower, lower_element};
 use crate::manifest::Manifest;
 use crate::model::{
-    AggFunction, Correlation, CorrelationKind, Logic, Output, Rule, StageRef, find,
+    AggFunction, Correlation, CorrelationKind, Logic, Output, Rule, Severity, StageRef, find,
 };
 use crate::source::SourceMap;
 use crate::taxonomy::LogSource;
@@ -52,6 +54,8 @@ pub struct Renderer {
     backends: Vec<Backend>,
     /// Each backend's `constants` as a template value, converted once.
     constants: Vec<Value>,
+    /// The pySigma pipelines' view of the field tables, for the pack templates (`pipelines`).
+    pipelines: Value,
     /// The pack manifest, as the templates' `pack` variable.
     pack: Value,
     /// Pack artifact file names with `{app_id}` filled from the manifest.
@@ -130,6 +134,54 @@ fn note_approximations(
     }
 }
 
+/// Names the rule's tests that the Sigma rule matches although the rule does not, so a Sigma
+/// user (and the conversion proof) can see each known over-match.
+fn note_over_matches(rule: &Rule, description: &mut String) {
+    if rule.sigma_over_matches.is_empty() {
+        return;
+    }
+    let names: Vec<String> = rule
+        .sigma_over_matches
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect();
+    description.push_str(&format!(
+        " Of the rule's own tests, the Sigma rule also matches {}, which the rule does not.",
+        names.join(", ")
+    ));
+}
+
+/// The Sigma file's level and false positives. An approximate Sigma rule matches records the
+/// rule does not, so it is one level lower than the rule and says why in `falsepositives`.
+fn sigma_meta(rule: &Rule, approximate: bool) -> (Severity, Vec<String>) {
+    let mut fps = rule.falsepositives.clone();
+    if !approximate {
+        return (rule.severity, fps);
+    }
+    let level = match rule.severity {
+        Severity::High => Severity::Medium,
+        Severity::Medium => Severity::Low,
+        Severity::Low | Severity::Informational => Severity::Informational,
+    };
+    let mut why = String::from(
+        "Records the original rule excludes: Sigma cannot decode JSON text or bind conditions \
+         to one array element (details in the description), so this rule is one level below it",
+    );
+    if !rule.sigma_over_matches.is_empty() {
+        let names: Vec<String> = rule
+            .sigma_over_matches
+            .iter()
+            .map(|n| format!("\"{n}\""))
+            .collect();
+        why.push_str(&format!(
+            "; of the rule's own tests it also matches {}",
+            names.join(", ")
+        ));
+    }
+    fps.push(why);
+    (level, fps)
+}
+
 fn kind_name(k: CorrelationKind) -> &'static str {
     match k {
         CorrelationKind::Sequence => "sequence",
@@ -206,6 +258,14 @@ impl Renderer {
                 Err(d) => diags.push(d),
             }
         }
+        let pipelines = if diags.is_empty() {
+            match pipelines_value(&backends, logsources) {
+                Ok(v) => v,
+                Err(d) => return Err(vec![d]),
+            }
+        } else {
+            Value::none()
+        };
         let pack = Value::try_from_serializable(manifest)
             .map_err(|e| vec![context_diag(Path::new(crate::manifest::FILE), &e)])?;
         let pack_files = backends
@@ -222,6 +282,7 @@ impl Renderer {
             Ok(Renderer {
                 backends,
                 constants,
+                pipelines,
                 pack,
                 pack_files,
                 tera,
@@ -429,21 +490,24 @@ impl Renderer {
                         note_approximations(rule, &det, &mut description, &mut out.warnings);
                         dets.push(det);
                     }
+                    let approximate = dets.iter().any(|d| !d.approximations.is_empty());
+                    note_over_matches(rule, &mut description);
                     let then_det = dets.pop();
                     let first_det = dets.pop();
                     vars.insert("sigma_description", to_value(&description, path)?);
-                    vars.insert(
-                        "correlation_id",
-                        to_value(&derived_uuid(&rule.id.0, "correlation"), path)?,
-                    );
-                    vars.insert(
-                        "first_id",
-                        to_value(&derived_uuid(&rule.id.0, "first"), path)?,
-                    );
-                    vars.insert(
-                        "then_id",
-                        to_value(&derived_uuid(&rule.id.0, "then"), path)?,
-                    );
+                    let (level, fps) = sigma_meta(rule, approximate);
+                    vars.insert("sigma_level", to_value(&level, path)?);
+                    vars.insert("sigma_falsepositives", to_value(&fps, path)?);
+                    for role in ["first", "then"] {
+                        vars.insert(
+                            if role == "first" {
+                                "first_id"
+                            } else {
+                                "then_id"
+                            },
+                            to_value(&derived_id(rule, role, path)?, path)?,
+                        );
+                    }
                     vars.insert("first_detection", to_value(&first_det, path)?);
                     vars.insert("then_detection", to_value(&then_det, path)?);
                     vars.insert("corr", to_value(&serde_json::json!({
@@ -458,11 +522,18 @@ impl Renderer {
                     let det = sigma::detection(b, ir).map_err(fail)?;
                     let mut description = rule.description.clone();
                     note_approximations(rule, &det, &mut description, &mut out.warnings);
+                    note_over_matches(rule, &mut description);
                     vars.insert("sigma_description", to_value(&description, path)?);
-                    vars.insert(
-                        "correlation_id",
-                        to_value(&derived_uuid(&rule.id.0, "correlation"), path)?,
-                    );
+                    let (level, fps) = sigma_meta(rule, !det.approximations.is_empty());
+                    vars.insert("sigma_level", to_value(&level, path)?);
+                    vars.insert("sigma_falsepositives", to_value(&fps, path)?);
+                    // The document that alerts carries the rule's id (as the Sentinel rule and
+                    // the Splunk stanza do); a threshold's base rule gets a derived one.
+                    let base_id = match rule.aggregation() {
+                        Some(_) => derived_id(rule, "base", path)?,
+                        None => rule.id.0.clone(),
+                    };
+                    vars.insert("base_id", to_value(&base_id, path)?);
                     vars.insert("detection", to_value(&det, path)?);
                 }
             }
@@ -508,6 +579,7 @@ impl Renderer {
                     let mut ctx = Context::new();
                     ctx.insert_value("rules", to_value(&vars, &b.templates[0].path)?);
                     ctx.insert_value("c", self.constants[i].clone());
+                    ctx.insert_value("pipelines", self.pipelines.clone());
                     ctx.insert_value("pack", self.pack.clone());
                     let t = &b.templates[b.config.artifacts.len() + j];
                     Ok(Artifact {
@@ -618,31 +690,40 @@ fn check_mapping(b: &Backend, logsources: &[LogSource]) -> Result<(), Diagnostic
     Ok(())
 }
 
-/// A stable UUID for an artifact derived from a rule (a Sigma correlation), so it never changes
-/// between builds and never collides with the rule's own id.
-fn derived_uuid(id: &str, salt: &str) -> String {
-    let fnv = |seed: u64| {
-        let mut h = seed;
-        for b in id.bytes().chain([0]).chain(salt.bytes()) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        h
+/// The pipelines view from the Sigma, Sentinel and Splunk backends and the Sigma log source.
+fn pipelines_value(backends: &[Backend], logsources: &[LogSource]) -> Result<Value, Diagnostic> {
+    let by_name = |n: &str| backends.iter().find(|b| b.config.name == n);
+    let fields = Path::new("templates/sigma/fields.yml");
+    let err = |m: String| {
+        Diagnostic::error(Code::Template, format!("pySigma pipelines: {m}"))
+            .in_file(fields)
+            .help("the pipelines are derived from the Sentinel and Splunk field tables; keep their expression shapes")
     };
-    let hex = format!(
-        "{:016x}{:016x}",
-        fnv(0xcbf2_9ce4_8422_2325),
-        fnv(0x8422_2325_cbf2_9ce4)
-    );
-    // Version 8 (custom) and the RFC 4122 variant, so validators accept it as a UUID.
-    format!(
-        "{}-{}-8{}-9{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[17..20],
-        &hex[20..32]
-    )
+    let (Some(sigma), Some(sentinel), Some(splunk)) =
+        (by_name("sigma"), by_name("sentinel"), by_name("splunk"))
+    else {
+        return Err(err(
+            "the sigma, sentinel and splunk backends are all needed".into(),
+        ));
+    };
+    let ls = logsources
+        .iter()
+        .find(|l| l.name == sigma.fields.logsource)
+        .ok_or_else(|| err(format!("unknown log source `{}`", sigma.fields.logsource)))?;
+    let view = pipeline::pipelines(sigma, sentinel, splunk, ls).map_err(err)?;
+    to_value(&view, fields)
+}
+
+/// The id of a Sigma document derived from `rule` (`derived_id::derived_uuid`).
+fn derived_id(rule: &Rule, role: &str, path: &Path) -> Result<String, Diagnostic> {
+    derived_id::derived_uuid(&rule.id.0, role).ok_or_else(|| {
+        Diagnostic::error(
+            Code::Template,
+            format!("rule id `{}` is not a UUID", rule.id.0),
+        )
+        .in_file(path)
+        .help("derived Sigma ids are UUIDv5 in the rule id's namespace")
+    })
 }
 
 /// LF line ends, no trailing spaces, exactly one final newline: stable bytes for reviewers.
@@ -669,6 +750,9 @@ fn register_filters(tera: &mut Tera) {
     });
     tera.register_filter("yaml", |s: &str, _: Kwargs, _: &State| {
         escape::yaml_string(s)
+    });
+    tera.register_filter("sigma_value", |s: &str, _: Kwargs, _: &State| {
+        escape::sigma_value(s)
     });
     tera.register_filter("json", |v: tera::Value, _: Kwargs, _: &State| {
         serde_json::to_string(&v).unwrap_or_default()

@@ -48,10 +48,10 @@ pub fn detection(b: &Backend, cond: &Cond) -> Result<Detection, RenderError> {
         d.condition = d.condition.replace("selection_1", "selection");
     }
     if names.negative == 1
-        && let Some(s) = d.selections.iter_mut().find(|s| s.name == "filter_1")
+        && let Some(s) = d.selections.iter_mut().find(|s| s.name == "filter_main_1")
     {
-        s.name = "filter".into();
-        d.condition = d.condition.replace("filter_1", "filter");
+        s.name = "filter_main".into();
+        d.condition = d.condition.replace("filter_main_1", "filter_main");
     }
     Ok(d)
 }
@@ -66,7 +66,7 @@ impl Names {
     fn next(&mut self, negated: bool) -> String {
         if negated {
             self.negative += 1;
-            format!("filter_{}", self.negative)
+            format!("filter_main_{}", self.negative)
         } else {
             self.positive += 1;
             format!("selection_{}", self.positive)
@@ -126,7 +126,13 @@ fn expr(
         }
         Cond::Pred(p) => match simple_item(b, p)? {
             Some(item) => {
-                let name = names.next(negated);
+                // SigmaHQ names an exclusion a team tunes `filter_optional_*`.
+                let name = match &p.op {
+                    Op::Str {
+                        param: Some(param), ..
+                    } if negated => format!("filter_optional_{param}"),
+                    _ => names.next(negated),
+                };
                 d.selections.push(Selection {
                     name: name.clone(),
                     items: vec![item],

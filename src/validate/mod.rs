@@ -227,6 +227,27 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
         })
         .collect();
     let falsepositives = raw.falsepositives.iter().map(|f| f.value.clone()).collect();
+    // `build` blanks the tests section before parsing; the names are checked whenever it is read.
+    let sigma_over_matches =
+        raw.sigma_over_matches
+            .iter()
+            .filter(|n| {
+                let known = raw.tests.is_empty()
+                    || raw.tests.iter().any(|t| {
+                        t.value.name.value == n.value && t.value.expect.value == "no_match"
+                    });
+                if !known {
+                    cx.err(
+                        n,
+                        Code::BadTest,
+                        "`sigma_over_matches` names no no_match test of this rule",
+                        "write the exact name of a test whose expect is no_match",
+                    );
+                }
+                known
+            })
+            .map(|n| n.value.clone())
+            .collect();
 
     let ls_index = cx
         .logsources
@@ -309,6 +330,7 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
         trr,
         atrm,
         falsepositives,
+        sigma_over_matches,
         parameters: cx.params.clone(),
         logsource: raw.logsource.value.clone(),
         logic: logic?,

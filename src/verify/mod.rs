@@ -258,7 +258,12 @@ fn kusto_language(pack: &Pack, engine: &Installed) -> Judged {
 /// `sigma check` over the Sigma folder; each error or issue line names the files it is about.
 fn sigma_check(pack: &Pack, engine: &Installed) -> Judged {
     let check = "sigma check";
-    let files = pack.files("sigma", ".yml");
+    // The rules' own files: the folder may also hold pack files (pySigma pipelines, a README).
+    let files: Vec<_> = pack
+        .files("sigma", ".yml")
+        .into_iter()
+        .filter(|(rel, _)| pack.owners.contains_key(rel))
+        .collect();
     if files.is_empty() {
         return Ok((check, 0, Vec::new()));
     }
@@ -277,7 +282,7 @@ fn sigma_check(pack: &Pack, engine: &Installed) -> Judged {
                 "d3_fendtag",
                 "--fail-on-issues",
             ])
-            .arg(pack.out.join("sigma")),
+            .args(files.iter().map(|(_, p)| p)),
     )?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut failures = Vec::new();
