@@ -150,13 +150,32 @@ pub enum Command {
         /// The records' shape; `auto` decides per record from its keys.
         #[arg(long = "format", id = "shape", value_enum, default_value_t = ShapeArg::Auto)]
         shape: ShapeArg,
-        /// Worker threads that evaluate the rules (default: one per core).
-        #[arg(long)]
+        /// Worker threads that evaluate the rules (default: one per core; at most 256).
+        #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+            .range(1..=rulepack::replay::MAX_WORKERS as u64))]
         workers: Option<usize>,
         /// Benchmark baseline: only parse the records (JSON Lines) with serde_json on one
         /// thread, run no rule, and print the time (tools/bench/run compares replay with it).
         #[arg(long)]
         parse_only: bool,
+    },
+    /// Run every rule on its schedule over records that carry an event time and an ingestion
+    /// time (docs/semantics.md): one JSON line per alert with the run that raises it on stdout,
+    /// alerts, duplicates and records lost to lateness per rule on stderr.
+    #[command(mut_arg("format", |a| a.long("diagnostics")))]
+    Simulate {
+        #[command(flatten)]
+        input: Input,
+        /// JSON Lines files of exported records (`-`: standard input), read in this order.
+        #[arg(long, required = true, num_args = 1..)]
+        events: Vec<PathBuf>,
+        /// The records' shape; `auto` decides per record from its keys.
+        #[arg(long = "format", id = "shape", value_enum, default_value_t = ShapeArg::Auto)]
+        shape: ShapeArg,
+        /// Ingestion delay of records without `ingestionTime`/`IngestionTime`/`_indextime`
+        /// (e.g. `2m`); without it such records are skipped.
+        #[arg(long)]
+        delay: Option<String>,
     },
 }
 

@@ -25,7 +25,7 @@
 //!   lies in `[t, t + within]` and the newest record seen is at least `t + within` (the window
 //!   has closed). A record that matches both stages counts in both.
 
-use crate::ir::{ArrayName, Case, Cmp, Cond, JsonStep, Op, Pred, StrOp};
+use crate::ir::{ArrayName, Case, Cmp, Cond, JsonStep, Op, Pred, SetDir, StrOp};
 use crate::lower::lower;
 use crate::model::{AggFunction, Correlation, CorrelationKind, Output, Rule};
 use crate::taxonomy::LogSource;
@@ -161,7 +161,11 @@ impl<'a> Evaluator<'a> {
                 continue;
             }
             let key = match &c.key {
-                Some(k) => self.output(&mut r.clone(), k).filter(|k| !k.is_empty()),
+                // Keys compare case-insensitively (docs/semantics.md).
+                Some(k) => self
+                    .output(&mut r.clone(), k)
+                    .filter(|k| !k.is_empty())
+                    .map(|k| k.to_lowercase()),
                 None => Some(String::new()),
             };
             let Some(key) = key else { continue };
@@ -252,6 +256,34 @@ impl<'a> Evaluator<'a> {
         };
         let value = value.filter(|v| !v.is_null());
         match &p.op {
+            Op::SetChange {
+                dir,
+                old,
+                values,
+                case,
+            } => {
+                let old = self
+                    .value(&old.0, record, bound)
+                    .and_then(|v| follow(v, &p.json));
+                let (new, old) = (
+                    elements(value.as_deref(), *case),
+                    elements(old.as_ref(), *case),
+                );
+                let (from, to) = match dir {
+                    SetDir::Added => (&new, &old),
+                    SetDir::Removed => (&old, &new),
+                };
+                let mut moved = from.difference(to);
+                if values.is_empty() {
+                    moved.next().is_some()
+                } else {
+                    moved.any(|e| {
+                        values
+                            .iter()
+                            .any(|w| fold(Cow::Borrowed(w.as_str()), *case) == e.as_str())
+                    })
+                }
+            }
             Op::Exists(want) => {
                 let present = value.as_deref().is_some_and(|v| !text(v).is_empty());
                 present == *want
@@ -367,6 +399,18 @@ fn walk<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {
     path.iter().try_fold(v, |v, k| v.get(k))
 }
 
+/// The elements of a JSON array as (case-folded) text; anything else is the empty set.
+fn elements(v: Option<&Value>, case: Case) -> BTreeSet<String> {
+    match v {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter(|x| !x.is_null())
+            .map(|x| fold(text(x), case).into_owned())
+            .collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
 /// Decodes JSON text and follows the path, decoding strings met on the way again.
 fn follow(v: &Value, steps: &[JsonStep]) -> Option<Value> {
     let mut cur = decode(v)?;
@@ -407,7 +451,16 @@ fn number(v: &Value) -> Option<f64> {
 }
 
 /// Seconds since the Unix epoch of an ISO-8601 time (`2023-07-13T00:29:59.51+00:00`, `…Z`).
+/// Reads bytes only, never slicing the text, so any text is safe (a multibyte character where a
+/// digit or the offset belongs makes the time unreadable, not a panic); fields out of their
+/// calendar range are unreadable too.
 pub fn parse_time(s: &str) -> Option<i64> {
+    /// The value of a run of ASCII digits (no sign, no spaces).
+    fn digits(b: &[u8]) -> Option<i64> {
+        b.iter().try_fold(0i64, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0'))
+        })
+    }
     let b = s.as_bytes();
     if b.len() < 19
         || b[4] != b'-'
@@ -418,24 +471,27 @@ pub fn parse_time(s: &str) -> Option<i64> {
     {
         return None;
     }
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
     let (y, mo, d, h, mi, sec) = (
-        n(0..4)?,
-        n(5..7)?,
-        n(8..10)?,
-        n(11..13)?,
-        n(14..16)?,
-        n(17..19)?,
+        digits(&b[0..4])?,
+        digits(&b[5..7])?,
+        digits(&b[8..10])?,
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
     );
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        rest = frac.trim_start_matches(|c: char| c.is_ascii_digit());
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &b[19..];
+    if let [b'.', frac @ ..] = rest {
+        let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        rest = &frac[n..];
     }
     let offset = match rest {
-        "" | "Z" | "z" => 0,
-        tz if tz.len() == 6 && matches!(&tz[..1], "+" | "-") && &tz[3..4] == ":" => {
-            let mins = tz[1..3].parse::<i64>().ok()? * 60 + tz[4..6].parse::<i64>().ok()?;
-            if tz.starts_with('-') { -mins } else { mins }
+        [] | [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), hh @ .., b':', m1, m2] if hh.len() == 2 => {
+            let mins = digits(hh)? * 60 + digits(&[*m1, *m2])?;
+            if *sign == b'-' { -mins } else { mins }
         }
         _ => return None,
     };
@@ -548,6 +604,47 @@ mod tests {
         );
         assert_eq!(parse_time("2023-07-13T02:29:59+02:00"), Some(1_689_208_199));
         assert_eq!(parse_time("yesterday"), None);
+        // Issue 15: a multibyte character where the offset starts used to panic.
+        assert_eq!(parse_time("2023-01-01T00:00:00é0:00"), None);
+        assert_eq!(parse_time("2023-01-01T00:00:00.5é:00"), None);
+        assert_eq!(parse_time("2023-13-01T00:00:00Z"), None, "month 13");
+        assert_eq!(
+            parse_time("2023-01-01T00:00:+1Z"),
+            None,
+            "a sign is no digit"
+        );
+    }
+
+    /// Every valid time with a character of each UTF-8 width put in, or put over, each of its
+    /// places reads back as some time or as none, and never panics.
+    #[test]
+    fn times_with_any_character_anywhere_never_panic() {
+        let valid = [
+            "2023-07-13T02:29:59+02:00",
+            "2023-07-13T00:29:59.5100003-00:30",
+            "2023-07-13 00:29:59Z",
+        ];
+        let mut cases = 0;
+        for v in valid {
+            assert!(parse_time(v).is_some(), "{v}");
+            let chars: Vec<char> = v.chars().collect();
+            for i in 0..=chars.len() {
+                for c in ['é', '€', '🙂', '+', ':', '.', '9', 'Z'] {
+                    let mut put_in = chars.clone();
+                    put_in.insert(i, c);
+                    let mut over = chars.clone();
+                    if i < over.len() {
+                        over[i] = c;
+                    }
+                    for text in [put_in, over] {
+                        let text: String = text.into_iter().collect();
+                        let _ = parse_time(&text);
+                        cases += 1;
+                    }
+                }
+            }
+        }
+        assert!(cases > 500, "{cases}");
     }
 
     #[test]
@@ -604,7 +701,8 @@ mod tests {
     fn regexes_are_compiled_once_per_pattern_and_case() {
         let ls: LogSource = serde_json::from_value(serde_json::json!({
             "name": "t", "title": "t", "arrays": {},
-            "fields": {"f": {"type": "string", "description": "", "graph": "f"}}
+            "fields": {"f": {"type": "string", "description": "", "graph": "f"}},
+            "activity_field": "f", "record": {"f": "string"}
         }))
         .unwrap();
         let eval = Evaluator::new(&ls);

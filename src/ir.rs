@@ -92,6 +92,24 @@ pub enum Op {
         cmp: Cmp,
         value: f64,
     },
+    /// Across one change: the predicate's field holds the new value and `old` the old value of
+    /// the same element; at the JSON path both hold arrays (absent or not an array: empty). Some
+    /// element is in the new array and not in the old (`Added`), or the reverse (`Removed`); with
+    /// `values`, that element equals one of them.
+    SetChange {
+        dir: SetDir,
+        old: FieldPath,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        values: Vec<String>,
+        case: Case,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SetDir {
+    Added,
+    Removed,
 }
 
 impl Cond {

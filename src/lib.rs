@@ -11,12 +11,15 @@ pub mod lock;
 pub mod lower;
 pub mod manifest;
 pub mod model;
+pub mod out_folder;
 pub mod package;
 pub mod prove;
 pub mod render;
 pub mod replay;
 pub mod scaffold;
+pub mod schedule;
 pub mod schema;
+pub mod simulate;
 pub mod source;
 pub mod taxonomy;
 pub mod templates;
@@ -65,6 +68,8 @@ pub struct Compiled {
     pub logsources: Vec<LogSource>,
     pub artifacts: Vec<Artifact>,
     pub warnings: Vec<Diagnostic>,
+    /// The pack's schedule and deployment settings the artifacts were rendered with.
+    pub settings: schedule::PackSettings,
 }
 
 /// Log sources declared under `logsources/` of the templates.
@@ -127,11 +132,18 @@ pub fn check(
     policy: LockPolicy,
 ) -> Result<Checked, Vec<Diagnostic>> {
     let (rules, logsources) = check_unlocked(paths, sources, events)?;
-    let diags = match lock::read(&paths.rules) {
+    let mut diags = match lock::read(&paths.rules) {
         Ok(Some(l)) => lock::check(&rules, &logsources, &l, policy),
         Ok(None) => vec![lock::missing(&paths.rules)],
         Err(d) => vec![d],
     };
+    if events != TestEvents::Omit {
+        diags.extend(
+            validate::check_coverage(&rules)
+                .into_iter()
+                .filter(|d| !d.is_error()),
+        );
+    }
     if diags.iter().any(Diagnostic::is_error) {
         Err(diags)
     } else {
@@ -150,7 +162,7 @@ pub fn check_unlocked(
     events: TestEvents,
 ) -> Result<(Vec<Rule>, Vec<LogSource>), Vec<Diagnostic>> {
     let logsources = load_logsources(&paths.templates, sources)?;
-    let files = load::rule_files(&paths.rules).map_err(|d| vec![d])?;
+    let files = load::rule_files(&paths.rules)?;
     if files.is_empty() {
         return Err(vec![
             Diagnostic::error(Code::Io, "no rule files (*.yml) found")
@@ -174,6 +186,10 @@ pub fn check_unlocked(
     }
     diags.extend(validate::check_unique(&rules));
     diags.extend(validate::check_correlations(&rules));
+    // Without the tests section nothing is known of the rules' tests.
+    if events != TestEvents::Omit {
+        diags.extend(validate::check_coverage(&rules));
+    }
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
@@ -191,7 +207,7 @@ fn load_valid<E: serde::de::DeserializeOwned + Send + Sync + load::raw::TestEven
     let (ids, mut diags) = load::read_sources(files, sources);
     // Each file is parsed and validated on one worker, and its raw form dropped right away.
     let parsed = load::parse_each::<E, _>(sources, &ids, omit_tests, |file, raw| {
-        raw.map(|raw| validate::validate(&raw, file, logsources))
+        raw.map(|raw| validate::validate(&raw, file, &sources.get(file).text, logsources))
     });
     let mut validated = Vec::new();
     for p in parsed {
@@ -230,6 +246,7 @@ pub fn compile(
         logsources,
         artifacts,
         warnings: warnings.into_iter().chain(rendered.warnings).collect(),
+        settings: renderer.settings().clone(),
     })
 }
 
@@ -250,6 +267,10 @@ pub enum BuildError {
 /// Check, then render every rule and write its artifacts as soon as they are rendered, so a
 /// large pack never holds all its artifacts at once; `out` is replaced only when all is done.
 pub fn build(paths: &Paths, sources: &mut SourceMap, out: &Path) -> Result<Built, BuildError> {
+    let inputs: Vec<&Path> = std::iter::once(paths.rules.as_path())
+        .chain(paths.templates.overlay.as_deref())
+        .collect();
+    out_folder::check(out, &inputs).map_err(|e| BuildError::Io(e, Vec::new()))?;
     let (checked, renderer) =
         prepare(paths, sources, TestEvents::Omit, LockPolicy::Edit).map_err(BuildError::Rules)?;
     let Checked {
@@ -289,7 +310,8 @@ fn prepare(
         sources,
         &checked.logsources,
         &paths.manifest,
-    )?;
+    )?
+    .with_settings(paths.manifest.settings.clone());
     Ok((checked, renderer))
 }
 
@@ -405,9 +427,16 @@ pub fn tests_manifest(c: &Compiled, sources: &SourceMap) -> String {
                     serde_json::json!({ "name": t.name, "expect_match": t.expect_match, "line": line, "events": t.events })
                 })
                 .collect();
+            let b = schedule::RunBounds::of(r, &c.settings);
             serde_json::json!({
                 "name": r.name.0,
                 "id": r.id.0,
+                "schedule": {
+                    "kind": b.kind,
+                    "frequency_minutes": b.frequency,
+                    "delay_minutes": b.delay,
+                    "window_minutes": b.window,
+                },
                 "file": file,
                 "aggregation": r.aggregation().is_some(),
                 "correlation": r.correlation().map(|c| c.kind),

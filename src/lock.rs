@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 
 pub const FILE: &str = "versions.lock";
 
+/// A lock line is about 150 bytes per rule: room for a pack a hundred times the largest seen.
+const MAX_LOCK_BYTES: u64 = 64 << 20;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
@@ -48,10 +51,10 @@ pub fn read(rules_dir: &Path) -> Result<Option<Lock>, Diagnostic> {
     if !p.exists() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&p).map_err(|e| {
+    let bytes = crate::load::files::read_bounded(&p, MAX_LOCK_BYTES).map_err(|e| {
         Diagnostic::error(Code::Io, format!("cannot read the lock: {e}")).in_file(&p)
     })?;
-    serde_json::from_str(&text).map(Some).map_err(|e| {
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
         Diagnostic::error(Code::BadMetadata, format!("the lock is not valid: {e}"))
             .in_file(&p)
             .at_line(e.line(), e.column())

@@ -74,6 +74,7 @@ impl Pack {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    on_interrupt();
     let pack = cli.pack.as_deref();
     let result = match cli.command {
         Command::Schema => {
@@ -107,6 +108,12 @@ fn main() -> ExitCode {
             workers,
             ..
         } => Pack::open(pack, &input).map(|p| replay(p, &events, shape, workers)),
+        Command::Simulate {
+            input,
+            events,
+            shape,
+            delay,
+        } => Pack::open(pack, &input).map(|p| simulate(p, &events, shape, delay.as_deref())),
         Command::Test {
             input,
             rules_filter,
@@ -318,6 +325,22 @@ fn diff(mut p: Pack, base: &str, out: Option<&Path>) -> ExitCode {
 fn package(mut p: Pack, out: Option<PathBuf>, dist: Option<PathBuf>) -> ExitCode {
     let out = p.or_root(out, "out");
     let dist = p.or_root(dist, "dist");
+    if !out.is_dir() {
+        eprintln!(
+            "error: cannot package {}: no built output folder there; run `rulepack build` first",
+            out.display()
+        );
+        return ExitCode::from(EXIT_IO);
+    }
+    // dist/ is replaced as a whole: never the rules, the overlay or what holds them.
+    let inputs: Vec<&Path> = [out.as_path(), p.paths.rules.as_path()]
+        .into_iter()
+        .chain(p.paths.templates.overlay.as_deref())
+        .collect();
+    if let Err(e) = rulepack::out_folder::check(&dist, &inputs) {
+        eprintln!("error: cannot package into {}: {e}", dist.display());
+        return ExitCode::from(EXIT_IO);
+    }
     if let Err(code) = up_to_date(&mut p, &out) {
         return code;
     }
@@ -336,7 +359,8 @@ fn package(mut p: Pack, out: Option<PathBuf>, dist: Option<PathBuf>) -> ExitCode
 }
 
 fn check(mut p: Pack) -> ExitCode {
-    match compile(&p.paths, &mut p.sources, TestEvents::Skip, LockPolicy::Edit) {
+    // `check` keeps the events, so they are checked against the log source's record shape.
+    match compile(&p.paths, &mut p.sources, TestEvents::Keep, LockPolicy::Edit) {
         Ok(c) => {
             p.report(&c.warnings);
             eprintln!(
@@ -505,7 +529,8 @@ fn verify(mut p: Pack, engines: Option<&Path>) -> ExitCode {
             return ExitCode::from(EXIT_IO);
         }
     };
-    let report = match verify::run(&compiled, &p.sources, &splunk, &installed) {
+    let declared = &p.paths.manifest.not_executable;
+    let report = match verify::run(&compiled, &p.sources, &splunk, &installed, declared) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -522,14 +547,29 @@ fn verify(mut p: Pack, engines: Option<&Path>) -> ExitCode {
         let _ = writeln!(out, "{}", verify::render(f, style));
     }
     for t in &report.tallies {
-        let _ = writeln!(out, "{}: {} passed, {} failed", t.check, t.passed, t.failed);
+        let _ = write!(out, "{}: {} passed, {} failed", t.check, t.passed, t.failed);
+        if !t.not_executable.is_empty() {
+            let _ = write!(
+                out,
+                " (not executable, as rulepack.yml declares: {})",
+                t.not_executable.join(", ")
+            );
+        }
+        let _ = writeln!(out);
     }
-    let _ = writeln!(
+    let _ = write!(
         out,
         "{} passed, {} failed",
         report.passed(),
         report.failures.len()
     );
+    match report.not_executable() {
+        0 => {}
+        n => {
+            let _ = write!(out, ", {n} not executable (declared)");
+        }
+    }
+    let _ = writeln!(out);
     if report.failures.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -558,6 +598,76 @@ fn splunk_files(templates: &Templates) -> Result<Vec<(String, String)>, String> 
         }
     }
     Ok(files.into_iter().collect())
+}
+
+/// Ctrl-C or SIGTERM removes this process's staging folders before it exits, so an interrupted
+/// build or package leaves the previous output as it was and nothing beside it.
+fn on_interrupt() {
+    // Without a handler (none can be installed) the default action still ends the process; the
+    // next build removes what it left.
+    let _ = ctrlc::set_handler(|| {
+        rulepack::write::abandon_all();
+        std::process::exit(130);
+    });
+}
+
+fn simulate(mut p: Pack, events: &[PathBuf], shape: ShapeArg, delay: Option<&str>) -> ExitCode {
+    use rulepack::replay::Shape;
+    use rulepack::simulate::{self, Options};
+    use std::io::Read;
+    let fixed_delay = match delay.map(|d| (d, rulepack::model::Duration::parse(d))) {
+        None => None,
+        Some((_, Some(d))) => Some(d.minutes as i64 * 60),
+        Some((d, None)) => {
+            eprintln!("error: --delay `{d}` is not a duration such as 5m, 2h or 1d");
+            return ExitCode::from(EXIT_RULE_ERRORS);
+        }
+    };
+    let checked =
+        match rulepack::check(&p.paths, &mut p.sources, TestEvents::Skip, LockPolicy::Edit) {
+            Ok(c) => c,
+            Err(diags) => return p.fail(&diags),
+        };
+    p.report(&checked.warnings);
+    let pack = rulepack::replay::Pack::new(&checked.rules, &checked.logsources);
+    let opts = Options {
+        shape: match shape {
+            ShapeArg::Auto => Shape::Auto,
+            ShapeArg::Graph => Shape::Graph,
+            ShapeArg::Diagnostic => Shape::Diagnostic,
+            ShapeArg::Loganalytics => Shape::LogAnalytics,
+        },
+        fixed_delay,
+    };
+    // The files are one stream, read in order.
+    let mut stream: Box<dyn Read> = Box::new(std::io::empty());
+    for path in events {
+        let file: Box<dyn Read> = if path == Path::new("-") {
+            Box::new(std::io::stdin())
+        } else {
+            match std::fs::File::open(path) {
+                Ok(f) => Box::new(f),
+                Err(e) => {
+                    eprintln!("error: cannot read {}: {e}", path.display());
+                    return ExitCode::from(EXIT_IO);
+                }
+            }
+        };
+        stream = Box::new(stream.chain(file));
+    }
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, stream);
+    let mut out = std::io::stdout().lock();
+    let settings = p.paths.manifest.settings.clone();
+    match simulate::run(&pack, &settings, &opts, &mut reader, &mut out) {
+        Ok(summary) => {
+            eprint!("{}", summary.render());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_IO)
+        }
+    }
 }
 
 fn fail(diags: &[Diagnostic], sources: &SourceMap, format: Format) -> ExitCode {

@@ -300,9 +300,32 @@ pub const SEQUENCE_COLUMNS: &[&str] = &["FirstRule", "FirstTime"];
 #[derive(Clone, Copy, Debug)]
 pub struct RuleSpans {
     pub id: Span,
+    pub status: Span,
     pub name: Span,
+    pub title: Span,
     pub version: Span,
     pub condition: Span,
+}
+
+/// Which verdicts a rule's tests cover.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Coverage {
+    pub matches: bool,
+    pub no_match: bool,
+}
+
+impl Coverage {
+    /// The verdicts no test covers, as the rule format spells them.
+    pub fn missing(self) -> Vec<&'static str> {
+        let mut m = Vec::new();
+        if !self.matches {
+            m.push("match");
+        }
+        if !self.no_match {
+            m.push("no_match");
+        }
+        m
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -340,6 +363,8 @@ pub struct Rule {
     /// `TestEvents::Omit` (`build`: the tests were not read).
     #[serde(skip)]
     pub tests: Vec<TestCase>,
+    /// Which verdicts the tests cover (known even when the events were not kept).
+    pub coverage: Coverage,
     #[serde(skip)]
     pub file: FileId,
 }

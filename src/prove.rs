@@ -1,9 +1,9 @@
 //! `rulepack test`: every rule's tests through the reference evaluator, then mutation: each
-//! predicate is negated, given a value no event holds, and removed, and the aggregation threshold is moved
-//! by one; a broken copy that no test tells apart from the rule is reported with its position.
+//! predicate is negated, given a value no event holds, removed, and (`added` / `removed`) turned
+//! the other way, and the aggregation threshold is moved by one; a broken copy that no test tells apart from the rule is reported with its position.
 
 use crate::eval::{Evaluator, Stages};
-use crate::ir::{Cond, Op, Pred};
+use crate::ir::{Cond, Op, Pred, SetDir};
 use crate::lower::lower;
 use crate::model::{Correlation, Logic, Rule};
 use crate::source::{SourceMap, Span};
@@ -62,6 +62,10 @@ pub fn run(rules: &[Rule], logsources: &[LogSource], sources: &SourceMap) -> Rep
                 ("negated", mutate(&cond, i, negate)),
                 ("given a value no event holds", mutate(&cond, i, alien)),
                 ("removed (no near miss needs it)", mutate(&cond, i, drop)),
+                (
+                    "turned the other way (added read as removed)",
+                    mutate(&cond, i, swap),
+                ),
             ] {
                 let Some((mutant, span)) = mutant else {
                     continue;
@@ -280,9 +284,46 @@ fn alien(p: &Pred) -> Option<Cond> {
             cmp: *cmp,
             value: value + 1.0e12,
         },
-        Op::Exists(_) => return None,
+        Op::SetChange {
+            dir,
+            old,
+            values,
+            case,
+        } if !values.is_empty() => Op::SetChange {
+            dir: *dir,
+            old: old.clone(),
+            values: values.iter().map(|v| format!("{ALIEN}{v}")).collect(),
+            case: *case,
+        },
+        Op::Exists(_) | Op::SetChange { .. } => return None,
     };
     Some(Cond::Pred(Pred { op, ..p.clone() }))
+}
+
+/// `added` read as `removed` and the reverse: the direction of a change must be told apart.
+fn swap(p: &Pred) -> Option<Cond> {
+    let Op::SetChange {
+        dir,
+        old,
+        values,
+        case,
+    } = &p.op
+    else {
+        return None;
+    };
+    let dir = match dir {
+        SetDir::Added => SetDir::Removed,
+        SetDir::Removed => SetDir::Added,
+    };
+    Some(Cond::Pred(Pred {
+        op: Op::SetChange {
+            dir,
+            old: old.clone(),
+            values: values.clone(),
+            case: *case,
+        },
+        ..p.clone()
+    }))
 }
 
 fn regex_literal(s: &str) -> String {

@@ -111,9 +111,9 @@ fn lock_for(path: &Path, text: &str) -> Result<String, String> {
     let logsources = crate::load_logsources(&Templates::default(), &mut sources)
         .map_err(|ds| format!("{} problem(s) in the shipped log sources", ds.len()))?;
     let file = sources.add(path, text.to_string());
-    let raw: RawRule<crate::load::raw::EventShape> =
+    let raw: RawRule<serde_json::Value> =
         yaml::parse(&sources, file).map_err(|d| d.message.clone())?;
-    let rule = validate::validate(&raw, file, &logsources)
+    let rule = validate::validate(&raw, file, text, &logsources)
         .map_err(|ds| format!("{} problem(s) in the example rule", ds.len()))?;
     let (l, _) = lock::update(&[rule], &logsources, &lock::Lock::new(), false, false)
         .map_err(|ds| format!("{} lock problem(s)", ds.len()))?;
@@ -174,9 +174,9 @@ pub fn new_rule(
         }
     };
     let file = sources.add(&target, text.clone());
-    let raw: RawRule<crate::load::raw::EventShape> =
-        yaml::parse(sources, file).map_err(|d| vec![d])?;
-    validate::validate(&raw, file, &logsources)?;
+    // With its events, so they are checked against the log source's record shape too.
+    let raw: RawRule<serde_json::Value> = yaml::parse(sources, file).map_err(|d| vec![d])?;
+    validate::validate(&raw, file, &text, &logsources)?;
     std::fs::write(&target, text).map_err(|e| {
         vec![Diagnostic::error(Code::Io, format!("cannot write the rule: {e}")).in_file(&target)]
     })?;
@@ -354,8 +354,14 @@ jobs:
           key: rulepack-${{ vars.RULEPACK_TAG }}
       - name: Install rulepack
         run: command -v rulepack || cargo install --locked --git "${{ vars.RULEPACK_GIT }}" --tag "${{ vars.RULEPACK_TAG }}" rulepack
+      - uses: actions/cache@v4
+        with:
+          path: ~/.cache/rulepack/engines
+          key: rulepack-engines-${{ vars.RULEPACK_TAG }}
       - run: rulepack check --format github
       - run: rulepack test
+      - name: The pack judged by independent engines (installed on first use)
+        run: rulepack verify --format github
       - run: rulepack build --check --format github
       - name: What the change does to the built pack
         run: rulepack diff "origin/${{ github.base_ref }}" > rulepack-diff.md

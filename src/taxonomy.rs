@@ -47,6 +47,11 @@ pub struct LogSource {
     pub title: String,
     pub arrays: IndexMap<String, ArrayDef>,
     pub fields: IndexMap<String, FieldDef>,
+    /// The field that says what happened (see `activity_field` in the log source file).
+    pub activity_field: String,
+    /// The shape of one Graph record: a mapping is an object, a one-element list an array of
+    /// that element, a string a scalar type (`string`, `number`, `boolean`, `any`).
+    pub record: serde_json::Value,
 }
 
 impl LogSource {
@@ -82,8 +87,43 @@ impl LogSource {
             {
                 return Err(format!("field `{name}` names unknown array `{a}`"));
             }
+            if self.field_shape(name).is_none() {
+                return Err(format!("field `{name}`: its graph path is not in `record`"));
+            }
+        }
+        if !self.fields.contains_key(&self.activity_field) {
+            return Err(format!(
+                "`activity_field` names unknown field `{}`",
+                self.activity_field
+            ));
         }
         Ok(())
+    }
+
+    /// Where a field sits in `record`: its arrays' graph paths, then its own, each step an
+    /// object key, an array stepping into its element.
+    pub fn graph_path(&self, field: &str) -> Option<Vec<String>> {
+        let f = self.fields.get(field)?;
+        let mut path = Vec::new();
+        if let Some(a) = &f.array {
+            for arr in self.array_chain(a) {
+                path.extend(self.arrays.get(&arr)?.graph.split('.').map(String::from));
+            }
+        }
+        path.extend(f.graph.split('.').map(String::from));
+        Some(path)
+    }
+
+    /// The declared type of a field in `record` (arrays stepped through).
+    fn field_shape(&self, field: &str) -> Option<&serde_json::Value> {
+        let mut at = &self.record;
+        for key in self.graph_path(field)? {
+            if let serde_json::Value::Array(a) = at {
+                at = a.first()?;
+            }
+            at = at.get(&key)?;
+        }
+        Some(at)
     }
 
     /// Arrays from the outermost down to `array`.

@@ -29,8 +29,13 @@ impl Templates {
     /// shipped one.
     pub fn read(&self, rel: &str, sources: &mut SourceMap) -> Result<FileId, Diagnostic> {
         if let Some(dir) = &self.overlay {
-            let p = dir.join(rel);
-            if p.exists() {
+            // Names and links that lead out of the overlay are refused, never read.
+            let p = crate::load::files::inside(dir, rel).map_err(|why| {
+                Diagnostic::error(Code::Template, format!("`{rel}` {why}"))
+                    .in_file(dir.join(rel))
+                    .help("keep every overlay file inside the overlay folder, as a regular file")
+            })?;
+            if std::fs::symlink_metadata(&p).is_ok() {
                 return read_source(&p, sources);
             }
         }

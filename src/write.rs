@@ -2,18 +2,32 @@
 //! temporary folder beside the old one and swapped in with renames, so a failed or interrupted
 //! build leaves the previous `out/` exactly as it was.
 
+use crate::load::files;
 use crate::render::Artifact;
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
 
-/// The new content of `out`, written file by file (from any thread) into a temporary folder
-/// beside it; `commit` swaps it in. Dropped without `commit`, it removes itself and `out` is
-/// untouched.
+/// Every scratch folder rulepack makes starts with this, beside the folder it replaces; the
+/// loaders never read such a folder, and `init`'s `.gitignore` lists `.rulepack-*`.
+pub const SCRATCH_PREFIX: &str = ".rulepack-";
+const STAGING: &str = ".rulepack-staging-";
+const OLD: &str = ".rulepack-old-";
+
+/// Staging folders of this process not yet committed: what an interrupt removes. Commits hold
+/// the lock through their renames, so an interrupt never lands between them.
+static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// The new content of `out`, written file by file (from any thread) into a staging folder
+/// beside it (`.rulepack-staging-<pid>-…`); `commit` swaps it in. Dropped without `commit`, it
+/// removes itself and `out` is untouched. A process killed outright leaves its staging folder,
+/// and the next `Staging::new` beside the same folder removes it.
 pub struct Staging {
     out: PathBuf,
     parent: PathBuf,
-    dir: tempfile::TempDir,
+    dir: Option<PathBuf>,
 }
 
 impl Staging {
@@ -23,58 +37,164 @@ impl Staging {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&parent)?;
+        recover_stale(&parent, out)?;
+        let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::Builder::new()
-            .prefix(".rulepack-build-")
-            .tempdir_in(&parent)?;
+            .prefix(&format!("{STAGING}{}-", std::process::id()))
+            .tempdir_in(&parent)?
+            .keep();
+        live.push(dir.clone());
         Ok(Staging {
             out: out.to_path_buf(),
             parent,
-            dir,
+            dir: Some(dir),
         })
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.as_deref().unwrap_or(Path::new(""))
     }
 
     /// Writes each artifact at its path, creating folders as needed.
     pub fn write(&self, artifacts: &[Artifact]) -> io::Result<()> {
         for a in artifacts {
-            check_relative(&a.path)?;
-            let path = self.dir.path().join(&a.path);
-            // Folders are few and files many: create a folder only when a write needs it.
-            match std::fs::write(&path, &a.content) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    if let Some(dir) = path.parent() {
-                        std::fs::create_dir_all(dir)?;
-                    }
-                    std::fs::write(&path, &a.content)?;
-                }
-                r => r?,
-            }
+            self.write_file(&a.path, a.content.as_bytes())?;
         }
         Ok(())
     }
 
-    /// Replaces `out` with what was written.
-    pub fn commit(self) -> io::Result<()> {
-        let (out, parent) = (self.out, self.parent);
-        let fresh = self.dir.keep();
-        if out.exists() {
-            let old = tempfile::Builder::new()
-                .prefix(".rulepack-old-")
-                .tempdir_in(&parent)?;
-            let old_path = old.keep();
-            std::fs::remove_dir(&old_path)?;
-            std::fs::rename(&out, &old_path)?;
-            if let Err(e) = std::fs::rename(&fresh, &out) {
-                // Put the previous output back before reporting.
-                std::fs::rename(&old_path, &out)?;
-                let _ = std::fs::remove_dir_all(&fresh);
-                return Err(e);
+    /// Writes one file at `rel`, creating the folders below the staging folder as needed but
+    /// never the staging folder itself: once an interrupt removed it, writes fail instead of
+    /// bringing it back.
+    pub fn write_file(&self, rel: &Path, content: &[u8]) -> io::Result<()> {
+        check_relative(rel)?;
+        let path = self.root().join(rel);
+        // Folders are few and files many: create a folder only when a write needs it.
+        match std::fs::write(&path, content) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let mut dir = self.root().to_path_buf();
+                for c in rel.parent().into_iter().flat_map(Path::components) {
+                    dir.push(c);
+                    match std::fs::create_dir(&dir) {
+                        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                        _ => {}
+                    }
+                }
+                std::fs::write(&path, content)
             }
-            std::fs::remove_dir_all(&old_path)?;
-        } else {
-            std::fs::rename(&fresh, &out)?;
+            r => r,
         }
-        Ok(())
     }
+
+    /// Replaces `out` with what was written.
+    pub fn commit(mut self) -> io::Result<()> {
+        let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = self.dir.take().unwrap_or_default();
+        live.retain(|d| *d != fresh);
+        let result = swap(&fresh, &self.out, &self.parent);
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&fresh);
+        }
+        result
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+            live.retain(|d| *d != dir);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+/// Puts `fresh` in place of `out`. The previous `out` waits under a name the next build
+/// recognises (`.rulepack-old-<pid>-<out>`), so a kill between the two renames loses nothing.
+fn swap(fresh: &Path, out: &Path, parent: &Path) -> io::Result<()> {
+    if std::fs::symlink_metadata(out).is_err() {
+        return std::fs::rename(fresh, out);
+    }
+    let old = parent.join(old_name(std::process::id(), out));
+    std::fs::rename(out, &old)?;
+    if let Err(e) = std::fs::rename(fresh, out) {
+        // Put the previous output back before reporting.
+        std::fs::rename(&old, out)?;
+        return Err(e);
+    }
+    std::fs::remove_dir_all(&old)
+}
+
+fn old_name(pid: u32, out: &Path) -> OsString {
+    let mut name = OsString::from(format!("{OLD}{pid}-"));
+    name.push(out.file_name().unwrap_or_default());
+    name
+}
+
+/// Removes what killed builds left beside `out`: their staging folders, and a previous output
+/// whose replacement was already in place; a previous output whose replacement never arrived
+/// goes back to `out`. Folders of live processes are left alone.
+fn recover_stale(parent: &Path, out: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(parent)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let (rest, staging) = match (name.strip_prefix(STAGING), name.strip_prefix(OLD)) {
+            (Some(rest), _) => (rest, true),
+            (_, Some(rest)) => (rest, false),
+            _ => continue,
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if alive(pid) {
+            continue;
+        }
+        let path = entry.path();
+        if staging {
+            std::fs::remove_dir_all(&path)?;
+        } else if path.file_name() == Some(&old_name(pid, out)) {
+            if std::fs::symlink_metadata(out).is_err() {
+                std::fs::rename(&path, out)?;
+            } else {
+                std::fs::remove_dir_all(&path)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a process with this id exists (conservatively yes where that cannot be asked).
+fn alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        // SAFETY: kill with signal 0 only checks for the process; it sends nothing.
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+    #[cfg(not(unix))]
+    true
+}
+
+/// Removes every staging folder of this process: called from the interrupt handler, which then
+/// exits. Holds the lock until the process ends, so no commit starts meanwhile.
+pub fn abandon_all() {
+    let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    for dir in live.iter() {
+        // A worker may be adding a file as the folder is removed: retry a few times.
+        for _ in 0..5 {
+            if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
+                break;
+            }
+        }
+    }
+    std::mem::forget(live);
 }
 
 /// Artifact paths come from validated slugs; refuse anything that could leave the folder anyway.
@@ -125,17 +245,32 @@ pub fn read_tree(root: &Path) -> io::Result<BTreeMap<PathBuf, Vec<u8>>> {
     Ok(out)
 }
 
+/// An output file is at most this large; larger ones are not what a build writes.
+const MAX_OUTPUT_FILE: u64 = 256 << 20;
+
+/// Links are not followed (a loop would never end) and special files are not read: both are
+/// errors, since a build writes neither.
 fn collect(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        if path.is_dir() {
+        let meta = std::fs::symlink_metadata(&path)?;
+        if meta.is_dir() {
             collect(root, &path, out)?;
-        } else {
+        } else if meta.is_file() {
             let rel = path
                 .strip_prefix(root)
                 .map_err(io::Error::other)?
                 .to_path_buf();
-            out.insert(rel, std::fs::read(&path)?);
+            out.insert(rel, files::read_bounded(&path, MAX_OUTPUT_FILE)?);
+        } else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} is {}, which a build never writes",
+                    path.display(),
+                    files::kind(&meta)
+                ),
+            ));
         }
     }
     Ok(())

@@ -98,13 +98,18 @@ fn compare(dir: &Path, text: &str) -> usize {
     let kept = diags(dir, TestEvents::Keep);
     let omitted = diags(dir, TestEvents::Omit);
     let in_tests = |line: usize| tests_lines(text).is_some_and(|(s, e)| (s..=e).contains(&line));
-    let expected: Vec<&(usize, String)> = kept.iter().filter(|(l, _)| !in_tests(*l)).collect();
+    // Whether the tests prove both verdicts is only known when they are read (see check_coverage).
+    let about_tests = |d: &str| d.contains("has no match") || d.contains("has no no_match");
+    let expected: Vec<&(usize, String)> = kept
+        .iter()
+        .filter(|(l, d)| !in_tests(*l) && !about_tests(d))
+        .collect();
     let got: Vec<&(usize, String)> = omitted.iter().collect();
     assert_eq!(got, expected, "{}", dir.display());
     expected.len()
 }
 
-const TESTS_FIRST: &str = "tests:\n  - name: invité\n    expect: match\n    event: {activityDisplayName: \"Invité ü\", x: [1, 2]}\n# ß\n";
+const TESTS_FIRST: &str = "tests:\n  - name: invité\n    expect: match\n    event: {activityDisplayName: \"Invité ü\", additionalDetails: [{key: \"é\", value: \"ü\"}]}\n# ß\n";
 
 #[test]
 fn diagnostics_outside_the_tests_are_identical_position_included() {

@@ -813,6 +813,9 @@ const STANZA_KEYS: &[&str] = &[
     "action.notable.param.security_domain",
     "action.notable.param.severity",
     "alert.digest_mode",
+    "alert.suppress",
+    "alert.suppress.fields",
+    "alert.suppress.period",
     "alert.track",
     "disabled",
     "enableSched",
@@ -823,6 +826,7 @@ const STANZA_KEYS: &[&str] = &[
     "realtime_schedule",
     "is_visible",
     "search",
+    "action.notable.param.drilldown_searches",
 ];
 
 /// The period in minutes of the schedules the `cron` filter writes.
@@ -839,9 +843,41 @@ fn cron_period(cron: &str) -> Option<u64> {
     }
 }
 
-/// `-70m@m` -> 70.
+/// `-70m@m` -> 70, `@m` -> 0.
 fn relative_minutes(s: &str) -> Option<u64> {
+    if s == "@m" {
+        return Some(0);
+    }
     s.strip_prefix('-')?.strip_suffix("m@m")?.parse().ok()
+}
+
+/// The value of time modifier `key` (`earliest`, `_index_latest`, …) in the base search (the
+/// text before the first pipe), in minutes back.
+fn base_bound(spl: &str, key: &str) -> Option<u64> {
+    let base = spl.split("\n|").next()?;
+    base.split_whitespace()
+        .find_map(|t| t.strip_prefix(key)?.strip_prefix('='))
+        .and_then(relative_minutes)
+}
+
+/// Runs every `period` minutes read disjoint, adjacent slices: a single-record search's
+/// index-time window is the period; an aggregation or correlation reports what its `addinfo`
+/// bounds say, one period back from the run's end (an absence: its window of first records
+/// ends `earliest - period` back).
+fn slices_tile(spl: &str, period: u64) -> bool {
+    let p = period * 60;
+    if !spl.contains("| addinfo") {
+        return base_bound(spl, "_index_earliest")
+            .zip(base_bound(spl, "_index_latest"))
+            .is_some_and(|(e, l)| e - l == period);
+    }
+    // `text` followed by something other than a digit.
+    let has = |text: String| {
+        spl.match_indices(&text)
+            .any(|(i, _)| !spl[i + text.len()..].starts_with(|c: char| c.is_ascii_digit()))
+    };
+    let back = base_bound(spl, "earliest").map(|e| e * 60 - p);
+    has(format!("info_max_time-{p}")) || back.is_some_and(|b| has(format!("<info_max_time-{b}")))
 }
 
 /// savedsearches.conf as ksconf reads it, against the rules: one stanza per rule whose `search`
@@ -853,16 +889,13 @@ fn savedsearches_problems(
     splunk: &Path,
 ) -> Vec<String> {
     let mut p = Vec::new();
-    // Rule id -> (name, lookback minutes), from the Sentinel YAML of the same build.
-    let mut rules: BTreeMap<String, (String, u64)> = BTreeMap::new();
+    // Rule id -> (name, severity), from the Sentinel YAML of the same build.
+    let mut rules: BTreeMap<String, (String, String)> = BTreeMap::new();
     for y in files(sentinel, ".yaml") {
         let v = parse_yaml(&y);
         let name = y.file_stem().unwrap().to_string_lossy().into_owned();
-        let lookback = v["queryPeriod"]
-            .as_str()
-            .and_then(short_minutes)
-            .unwrap_or(0);
-        rules.insert(v["id"].as_str().unwrap().to_string(), (name, lookback));
+        let severity = v["severity"].as_str().unwrap_or("").to_ascii_lowercase();
+        rules.insert(v["id"].as_str().unwrap().to_string(), (name, severity));
     }
     if conf.contains_key("default") {
         p.push("a [default] stanza".to_string());
@@ -890,7 +923,7 @@ fn savedsearches_problems(
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let Some((name, lookback)) = rules.get(&id) else {
+        let Some((name, rule_severity)) = rules.get(&id) else {
             bad(format!("detection_id {id} is no rule of the pack"));
             continue;
         };
@@ -908,52 +941,87 @@ fn savedsearches_problems(
                 s("search")
             ));
         }
+        // The alert policy: shipped disabled; a hunting search (an absence) has no actions and
+        // no schedule; below medium a rule adds risk only; a notable is throttled on its entity
+        // columns and has a drilldown.
+        let hunting = spl.contains("rp_next_then");
+        let notable = !hunting && !["informational", "low"].contains(&rule_severity.as_str());
+        let flag = |b: bool| if b { "1" } else { "0" };
         for (k, v) in [
-            ("enableSched", "1"),
+            ("enableSched", flag(!hunting)),
             ("disabled", "1"),
             ("counttype", "number of events"),
             ("relation", "greater than"),
             ("quantity", "0"),
             ("realtime_schedule", "0"),
-            ("action.correlationsearch.enabled", "1"),
-            ("action.notable", "1"),
+            ("action.correlationsearch.enabled", flag(!hunting)),
+            ("action.notable", flag(notable)),
+            ("alert.suppress", if notable { "1" } else { "" }),
             ("action.correlationsearch.label", stanza.as_str()),
         ] {
             if s(k) != v {
                 bad(format!("{k} = {:?}, expected {v:?}", s(k)));
             }
         }
-        // Consecutive runs must leave no time unsearched: the period is at most the window.
+        if hunting && s("action.risk") != "0" {
+            bad("a hunting search adds risk".to_string());
+        }
+        if notable {
+            if s("alert.suppress.fields") != s("action.notable.param.nes_fields") {
+                bad("throttled on other fields than the notable's entities".to_string());
+            }
+            let drill = json("action.notable.param.drilldown_searches").unwrap_or(Value::Null);
+            let first = &drill[0];
+            let token = format!(
+                "= ${}$",
+                s("alert.suppress.fields").split(',').next().unwrap()
+            );
+            if first["earliest_offset"] != "$info_min_time$"
+                || first["latest_offset"] != "$info_max_time$"
+                || !first["search"]
+                    .as_str()
+                    .is_some_and(|q| q.ends_with(&token))
+            {
+                bad(format!(
+                    "drilldown {drill} does not narrow the run to {token}"
+                ));
+            }
+        }
+        if !spl.trim_end().ends_with(&format!("| `{name}_filter`")) {
+            bad(format!(
+                "the search does not end in its tuning macro {name}_filter"
+            ));
+        }
+        // The dispatch window is the one the search states, and runs tile time.
+        for (k, bound) in [
+            ("dispatch.earliest_time", "earliest"),
+            ("dispatch.latest_time", "latest"),
+        ] {
+            if relative_minutes(s(k)).is_none() || relative_minutes(s(k)) != base_bound(&spl, bound)
+            {
+                bad(format!("{k} = {:?} is not the search's {bound}", s(k)));
+            }
+        }
         match cron_period(s("cron_schedule")) {
-            None => bad(format!(
-                "cron_schedule {:?} is no periodic schedule",
+            Some(period) if slices_tile(&spl, period) => {}
+            other => bad(format!(
+                "cron_schedule {:?} (every {other:?}m) does not match the search's slices",
                 s("cron_schedule")
             )),
-            Some(period) if period > *lookback => bad(format!(
-                "cron_schedule {:?} runs every {period}m, the window is {lookback}m: a gap",
-                s("cron_schedule")
-            )),
-            _ => {}
         }
-        match (
-            relative_minutes(s("dispatch.earliest_time")),
-            relative_minutes(s("dispatch.latest_time")),
-        ) {
-            (Some(e), Some(l)) if e - l == *lookback => {}
-            _ => bad(format!(
-                "dispatch window {}..{} is not the {lookback}m lookback",
-                s("dispatch.earliest_time"),
-                s("dispatch.latest_time")
-            )),
-        }
-        let severity = s("action.notable.param.severity");
+        let severity = if notable {
+            s("action.notable.param.severity")
+        } else {
+            rule_severity.as_str()
+        };
         if !["informational", "low", "medium", "high", "critical"].contains(&severity) {
             bad(format!("notable severity {severity:?}"));
         }
-        if ![
-            "access", "endpoint", "network", "threat", "identity", "audit",
-        ]
-        .contains(&s("action.notable.param.security_domain"))
+        if notable
+            && ![
+                "access", "endpoint", "network", "threat", "identity", "audit",
+            ]
+            .contains(&s("action.notable.param.security_domain"))
         {
             bad("security_domain outside the ES enum".to_string());
         }

@@ -135,9 +135,21 @@ fn test_events_read_for_their_shape_give_the_same_diagnostics() {
                 .collect(),
         }
     };
-    let kept = diags(TestEvents::Keep);
+    // Kept events are also checked against the log source's record shape (key `a` is not a
+    // Graph key); those diagnostics come on top of the reading ones, which must be the same.
+    let (shape, kept): (Vec<String>, Vec<String>) = diags(TestEvents::Keep)
+        .into_iter()
+        .partition(|d| d.contains("error[R070]: event key `"));
+    assert!(!shape.is_empty());
     // Nine cases are refused (the others are valid events); every case repeats the id and name.
-    let refused = kept.iter().filter(|d| !d.contains("already used")).count();
-    assert_eq!(refused, 9, "{kept:#?}");
-    assert_eq!(kept, diags(TestEvents::Skip));
+    // (Which cases repeat them, or get the missing-test warning, depends on which rules
+    // validated, so those are left out.)
+    let reading = |d: Vec<String>| -> Vec<String> {
+        d.into_iter()
+            .filter(|d| !d.contains("already used") && !d.starts_with("warning"))
+            .collect()
+    };
+    let kept = reading(kept);
+    assert_eq!(kept.len(), 9, "{kept:#?}");
+    assert_eq!(kept, reading(diags(TestEvents::Skip)));
 }

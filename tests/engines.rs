@@ -6,11 +6,10 @@
 
 mod common;
 
-use common::{compile_pack, repo, report, run};
+use common::{compile_pack, manifest, repo, report, run, scratch_project};
 use rulepack::verify::{Failure, Style, render, spl};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::Path;
 use std::process::{Command, Output};
 
 fn verify(args: &[&str]) -> Output {
@@ -20,11 +19,13 @@ fn verify(args: &[&str]) -> Output {
         .env("RULEPACK_ENGINES", repo().join(".tools/engines")))
 }
 
-/// Each tool's `CHECK: N passed, M failed` line, and the closing `N passed, M failed`.
+/// Each tool's `CHECK: N passed, M failed` line, and the closing `N passed, M failed`; what
+/// follows (the rules a manifest declares not executable) is read by `not_executable`.
 fn tallies(out: &Output) -> (BTreeMap<String, (usize, usize)>, (usize, usize)) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let counts = |text: &str| -> Option<(usize, usize)> {
-        let (p, f) = text.strip_suffix(" failed")?.split_once(" passed, ")?;
+        let (p, rest) = text.split_once(" passed, ")?;
+        let (f, _) = rest.split_once(" failed")?;
         Some((p.parse().ok()?, f.parse().ok()?))
     };
     let mut per_check = BTreeMap::new();
@@ -80,34 +81,117 @@ fn shipped_pack_passes_every_engine() {
         .filter(|r| has(&r.name.0, "sigma"))
         .map(|r| r.tests.len())
         .sum();
-    assert_eq!(per_check["duckdb-kql"], (tests, 0), "{ctx}");
+    // duckdb-kql runs every test but those of the rules rulepack.yml declares it cannot run, and
+    // the run names exactly those.
+    let declared = manifest()
+        .not_executable
+        .get("duckdb-kql")
+        .cloned()
+        .unwrap_or_default();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let listed = format!(
+        "duckdb-kql: {} passed, 0 failed (not executable, as rulepack.yml declares: {})",
+        per_check["duckdb-kql"].0,
+        declared.iter().cloned().collect::<Vec<_>>().join(", ")
+    );
+    assert!(
+        stdout.lines().any(|l| l == listed),
+        "expected `{listed}`\n{ctx}"
+    );
+    let undeclared: usize = pack
+        .rules
+        .iter()
+        .filter(|r| !declared.contains(&r.name.0))
+        .map(|r| r.tests.len())
+        .sum();
+    assert_eq!(per_check["duckdb-kql"], (undeclared, 0), "{ctx}");
+    assert!(undeclared < tests, "the declared rules have tests");
     assert_eq!(per_check["sigma-sqlite"], (sigma_tests, 0), "{ctx}");
     assert_eq!(per_check["kusto-language"].0, pack.rules.len(), "{ctx}");
     assert_eq!(per_check["spl"].0, pack.rules.len(), "{ctx}");
     assert!(per_check["sigma check"].0 > 0, "{ctx}");
 }
 
-/// A one-rule pack: `guest_invited` with `edit` applied to its text.
-fn one_rule_pack(dir: &Path, edit: impl Fn(&str) -> String) -> String {
-    let rules = dir.join("rules");
-    fs::create_dir_all(&rules).unwrap();
-    let text = fs::read_to_string(repo().join("rules/guest_invited.yml")).unwrap();
-    let edited = edit(&text);
-    fs::write(rules.join("guest_invited.yml"), edited).unwrap();
-    rules.to_str().unwrap().to_string()
+/// A one-rule pack (`scratch_project`) holding the shipped `rule` with `edit` applied to its
+/// text; `verify` appended to its manifest. Returns (pack folder, rule file).
+fn one_rule_pack(
+    dir: &tempfile::TempDir,
+    rule: &str,
+    verify: &str,
+    edit: impl Fn(&str) -> String,
+) -> (String, String) {
+    let text = fs::read_to_string(repo().join(format!("rules/{rule}.yml"))).unwrap();
+    let file = dir.path().join(format!("rules/{rule}.yml"));
+    fs::write(&file, edit(&text)).unwrap();
+    let manifest = dir.path().join("rulepack.yml");
+    let own = fs::read_to_string(&manifest).unwrap();
+    fs::write(&manifest, format!("{own}{verify}")).unwrap();
+    (
+        dir.path().to_str().unwrap().to_string(),
+        file.to_str().unwrap().to_string(),
+    )
+}
+
+/// duckdb-kql cannot translate `set_difference`: a rule using it fails verify unless the
+/// manifest declares it, and a declared rule that runs (or that the pack lacks) fails too.
+#[test]
+fn not_executable_rules_fail_unless_declared() {
+    let rule = "b2b_allowlist_domain_added";
+    let tmp = scratch_project();
+    let (pack, file) = one_rule_pack(&tmp, rule, "", str::to_string);
+    let out = verify(&["--pack", &pack]);
+    let ctx = report("rulepack verify (undeclared)", &out);
+    assert_eq!(out.status.code(), Some(1), "{ctx}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let expected = format!("{file}: duckdb-kql: {rule}: duckdb-kql cannot translate: ");
+    assert!(
+        stdout.lines().any(|l| l.starts_with(&expected)
+            && l.contains("list the rule under verify.not_executable.duckdb-kql in rulepack.yml")),
+        "expected `{expected}…`\n{ctx}"
+    );
+    assert_eq!(tallies(&out).1.1, 1, "only that failure\n{ctx}");
+
+    let tmp = scratch_project();
+    let declared = format!(
+        "verify:\n  not_executable:\n    duckdb-kql: [{rule}, guest_invited, no_such_rule]\n"
+    );
+    let (pack, _) = one_rule_pack(&tmp, rule, &declared, str::to_string);
+    one_rule_pack(&tmp, "guest_invited", "", str::to_string);
+    let out = verify(&["--pack", &pack]);
+    let ctx = report("rulepack verify (declared)", &out);
+    assert_eq!(out.status.code(), Some(1), "{ctx}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "(not executable, as rulepack.yml declares: {rule})"
+        )),
+        "{ctx}"
+    );
+    for (name, why) in [
+        ("guest_invited", "but it ran: remove it from the list"),
+        ("no_such_rule", "but the pack has no rule of that name"),
+    ] {
+        let line = format!(
+            "duckdb-kql: {name}: listed under verify.not_executable.duckdb-kql in rulepack.yml, {why}"
+        );
+        assert!(stdout.contains(&line), "expected `{line}`\n{ctx}");
+    }
+    assert!(
+        stdout.trim_end().ends_with(", 1 not executable (declared)"),
+        "{ctx}"
+    );
 }
 
 /// Every expectation flipped: both executing engines fail every test, at the test's own line,
 /// as GitHub annotations; the checks that do not read expectations still pass.
 #[test]
 fn flipped_expectations_fail_at_each_test() {
-    let tmp = tempfile::tempdir().unwrap();
-    let rules = one_rule_pack(tmp.path(), |t| {
+    let tmp = scratch_project();
+    let (pack, file) = one_rule_pack(&tmp, "guest_invited", "", |t| {
         t.replace("expect: match", "expect: MATCH")
             .replace("expect: no_match", "expect: match")
             .replace("expect: MATCH", "expect: no_match")
     });
-    let file = format!("{rules}/guest_invited.yml");
     let text = fs::read_to_string(&file).unwrap();
     let start = text
         .lines()
@@ -121,7 +205,7 @@ fn flipped_expectations_fail_at_each_test() {
         .map(|(i, _)| i + 1)
         .collect();
     assert!(!lines.is_empty());
-    let out = verify(&["--rules", &rules, "--format", "github"]);
+    let out = verify(&["--pack", &pack, "--format", "github"]);
     let ctx = report("rulepack verify (flipped)", &out);
     assert_eq!(out.status.code(), Some(1), "{ctx}");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -149,8 +233,8 @@ fn flipped_expectations_fail_at_each_test() {
 /// names the column at its line and column, `sigma check` the modifier.
 #[test]
 fn misspelt_column_and_unknown_modifier_fail() {
-    let tmp = tempfile::tempdir().unwrap();
-    let rules = one_rule_pack(tmp.path(), str::to_string);
+    let tmp = scratch_project();
+    let (pack, file) = one_rule_pack(&tmp, "guest_invited", "", str::to_string);
     let overlay = tmp.path().join("templates");
     for (backend, mapped) in [
         ("sentinel", "ActivityDisplayNme"),
@@ -169,13 +253,12 @@ fn misspelt_column_and_unknown_modifier_fail() {
         fs::create_dir_all(overlay.join(backend)).unwrap();
         fs::write(overlay.join(backend).join("fields.yml"), fields).unwrap();
     }
-    let out = verify(&["--rules", &rules, "--templates", overlay.to_str().unwrap()]);
+    let out = verify(&["--pack", &pack, "--templates", overlay.to_str().unwrap()]);
     let ctx = report("rulepack verify (broken templates)", &out);
     assert_eq!(out.status.code(), Some(1), "{ctx}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let file = format!("{rules}/guest_invited.yml");
     let kusto = format!(
-        "{file}: kusto-language: guest_invited: sentinel/guest_invited.kql:6:9: error KS142: The \
+        "{file}: kusto-language: guest_invited: sentinel/guest_invited.kql:10:9: error KS142: The \
          name 'ActivityDisplayNme'"
     );
     assert!(stdout.contains(&kusto), "expected `{kusto}`\n{ctx}");

@@ -410,13 +410,16 @@ fn the_loader_never_panics() {
             text.into_iter().collect(),
         );
         match yaml::parse::<RawRule>(&sources, file) {
-            Ok(raw) => match rulepack::validate::validate(&raw, file, &logsources) {
-                Ok(_) => ok += 1,
-                Err(d) => {
-                    assert!(!d.is_empty());
-                    rejected += 1;
+            Ok(raw) => {
+                match rulepack::validate::validate(&raw, file, &sources.get(file).text, &logsources)
+                {
+                    Ok(_) => ok += 1,
+                    Err(d) => {
+                        assert!(!d.is_empty());
+                        rejected += 1;
+                    }
                 }
-            },
+            }
             Err(_) => rejected += 1,
         }
     }
@@ -431,17 +434,16 @@ fn the_loader_never_panics() {
 #[test]
 fn hostile_values_execute_on_the_engines() {
     let cases = cases();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = common::scratch_project();
     let rules = tmp.path().join("rules");
-    std::fs::create_dir(&rules).unwrap();
     for (i, c) in cases.iter().enumerate() {
         std::fs::write(rules.join(format!("{}.yml", c.name)), rule_yaml(c, i)).unwrap();
     }
     let res = common::run(
         Command::new(env!("CARGO_BIN_EXE_rulepack"))
             .arg("verify")
-            .arg("--rules")
-            .arg(&rules)
+            .arg("--pack")
+            .arg(tmp.path())
             .args(["--format", "json"])
             .env("RULEPACK_ENGINES", common::repo().join(".tools/engines")),
     );

@@ -1,5 +1,6 @@
 //! Stage 1, load: rule files → `RawRule`s with positions. Knows YAML, not SIEMs.
 
+pub mod files;
 pub mod raw;
 pub mod tests_section;
 pub mod yaml;
@@ -10,50 +11,43 @@ use raw::RawRule;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 
-/// Rule files under `dir`, recursively, in a stable order.
-pub fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
-    let mut files = Vec::new();
-    collect(dir, &mut files).map_err(|e| {
-        Diagnostic::error(Code::Io, format!("cannot read rules folder: {e}"))
-            .in_file(dir)
-            .help("pass an existing folder with --rules")
+/// Rule files under `dir`, recursively, in a stable order. Links that leave the folder, link
+/// loops and special files are refused, one diagnostic each.
+pub fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
+    let yaml = |p: &Path| matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"));
+    let (files, problems) = files::walk(dir, &yaml).map_err(|e| {
+        vec![
+            Diagnostic::error(Code::Io, format!("cannot read folder: {e}"))
+                .in_file(dir)
+                .help("pass an existing folder with --rules"),
+        ]
     })?;
-    files.sort();
-    Ok(files)
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect(&path, out)?;
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yml" | "yaml")
-        ) {
-            out.push(path);
-        }
+    if problems.is_empty() {
+        return Ok(files);
     }
-    Ok(())
+    Err(problems
+        .into_iter()
+        .map(|p| {
+            Diagnostic::error(Code::Io, p.what)
+                .in_file(p.path)
+                .help(p.help)
+        })
+        .collect())
 }
 
-/// Reads a file into the source map, refusing non-UTF-8 and oversized files.
+/// Reads a file into the source map, refusing special, non-UTF-8 and oversized files.
 pub fn read_source(path: &Path, sources: &mut SourceMap) -> Result<FileId, Diagnostic> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Diagnostic::error(Code::Io, format!("cannot read file: {e}")).in_file(path))?;
-    if bytes.len() > yaml::MAX_FILE_BYTES {
-        return Err(Diagnostic::error(
-            Code::YamlSyntax,
-            format!(
-                "file is {} bytes, over the {} byte limit for one rule",
-                bytes.len(),
-                yaml::MAX_FILE_BYTES
-            ),
-        )
-        .in_file(path)
-        .at_line(1, 1)
-        .help("split it into one rule per file"));
-    }
+    let bytes = files::read_bounded(path, yaml::MAX_FILE_BYTES as u64).map_err(|e| {
+        let d = |code| Diagnostic::error(code, e.to_string()).in_file(path);
+        match e {
+            // R010, as when the size was checked after reading: codes never change meaning.
+            files::ReadError::TooLarge(_) => d(Code::YamlSyntax)
+                .at_line(1, 1)
+                .help("a rule is a page of YAML: split it into one rule per file"),
+            files::ReadError::NotRegular(_) => d(Code::Io).help("replace it with a regular file"),
+            files::ReadError::Io(_) => d(Code::Io),
+        }
+    })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         let before = &e.as_bytes()[..offset];

@@ -195,6 +195,15 @@ pub struct RawCondition {
     #[schemars(with = "Option<bool>")]
     #[serde(default)]
     pub exists: Option<S<bool>>,
+    /// On a `.new` json_text field with a `json:` path to an array: `true` (some element is in
+    /// the new array and not in the old one), or a value or list of values such an element equals.
+    #[schemars(with = "Option<serde_json::Value>")]
+    #[serde(default)]
+    pub added: Option<S<serde_json::Value>>,
+    /// As `added`, the other way: some element of the old array is not in the new one.
+    #[schemars(with = "Option<serde_json::Value>")]
+    #[serde(default)]
+    pub removed: Option<S<serde_json::Value>>,
     #[schemars(with = "Option<f64>")]
     #[serde(default)]
     pub gt: Option<S<f64>>,

@@ -2,12 +2,13 @@
 //! access and quantifier commands; `fields.yml` maps the neutral taxonomy to its expressions.
 //! Adding a SIEM is mostly a new folder.
 
-use crate::diag::Diagnostic;
-use crate::load::yaml;
+use crate::diag::{Code, Diagnostic};
+use crate::load::{files, yaml};
 use crate::source::SourceMap;
 use crate::templates::Templates;
 use indexmap::IndexMap;
 use serde::Deserialize;
+use serde_saphyr::Spanned;
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -30,8 +31,9 @@ pub enum Style {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Artifact {
-    /// The tera template in the backend folder that lays the artifact out.
-    pub template: String,
+    /// The tera template in the backend folder that lays the artifact out; a plain relative
+    /// path inside that folder.
+    pub template: Spanned<String>,
     /// File name under out/<backend>/, with `{name}` for the rule name.
     pub file: String,
 }
@@ -89,6 +91,18 @@ pub struct Operators {
     pub gte: String,
     pub lt: String,
     pub lte: String,
+    /// `added` / `removed`: `{expr}` (a JSON array reached by a path) as the backend's array, or
+    /// lower-cased for case-insensitive tests; missing reads as empty.
+    #[serde(default)]
+    pub set_array: Option<String>,
+    #[serde(default)]
+    pub set_array_ci: Option<String>,
+    /// Some element of array `{from}` is not in array `{to}`.
+    #[serde(default)]
+    pub set_added: Option<String>,
+    /// `{value}` (a literal; `{regex}` the anchored escaped regex) is in `{from}` and not in `{to}`.
+    #[serde(default)]
+    pub set_added_value: Option<String>,
 }
 
 /// Walking into JSON text. `{expr}` is the value so far, `{key}` a key, `{index}` an index.
@@ -146,6 +160,21 @@ pub struct Quantifier {
     pub flag_test: String,
 }
 
+/// Search terms: the literal predicates a backend's indexers evaluate before the first pipe
+/// (Splunk's base search). Placeholders: `{field}` a name from `search_fields` in fields.yml,
+/// `{value}` one search literal, `{values}` several joined by `list_separator`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchTerms {
+    pub equals: String,
+    pub one_of: String,
+    pub list_separator: String,
+    pub and: String,
+    pub or: String,
+    /// `{}` stands for the grouped terms.
+    pub group: String,
+}
+
 /// Output columns. Placeholders: `{column}`, `{expr}`, `{var}`, `{source}`, `{cond}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -179,6 +208,9 @@ pub struct BackendConfig {
     pub quantifier: Option<Quantifier>,
     #[serde(default)]
     pub outputs: Option<Outputs>,
+    /// Without it, every condition stays in the query's filters.
+    #[serde(default)]
+    pub search_terms: Option<SearchTerms>,
     /// Correlation kinds this backend renders; a rule of another kind is omitted from it with
     /// a warning and a line in its pack notes.
     #[serde(default)]
@@ -222,6 +254,10 @@ pub struct FieldMap {
     pub arrays: IndexMap<String, ArrayMap>,
     /// Neutral field → expression; `{element}` stands for the bound element of its array.
     pub fields: IndexMap<String, String>,
+    /// Neutral field → the name a search term uses, for the top-level scalar fields whose
+    /// case-insensitive equality the base search can test (`search_terms` in backend.yml).
+    #[serde(default)]
+    pub search_fields: IndexMap<String, String>,
 }
 
 pub struct Template {
@@ -246,16 +282,25 @@ impl Backend {
         templates: &Templates,
         sources: &mut SourceMap,
     ) -> Result<Backend, Diagnostic> {
-        let file = templates.read(&format!("{name}/backend.yml"), sources)?;
-        let config: BackendConfig = yaml::parse(sources, file)?;
+        let backend_file = templates.read(&format!("{name}/backend.yml"), sources)?;
+        let config: BackendConfig = yaml::parse(sources, backend_file)?;
         let file = templates.read(&format!("{name}/fields.yml"), sources)?;
         let fields: FieldMap = yaml::parse(sources, file)?;
         let mut templates_out = Vec::new();
         for a in config.artifacts.iter().chain(&config.pack_artifacts) {
-            let file = templates.read(&format!("{name}/{}", a.template), sources)?;
+            // Refused at the key, before the path is joined to any folder.
+            files::check_relative(&a.template.value).map_err(|why| {
+                Diagnostic::error(
+                    Code::Template,
+                    format!("template path `{}` {why}", a.template.value),
+                )
+                .at(yaml::span_of(&a.template, backend_file))
+                .help("name a file inside the backend folder, such as `rule.kql`")
+            })?;
+            let file = templates.read(&format!("{name}/{}", a.template.value), sources)?;
             let source = sources.get(file);
             templates_out.push(Template {
-                name: format!("{name}/{}", a.template),
+                name: format!("{name}/{}", a.template.value),
                 path: source.path.clone(),
                 text: source.text.clone(),
             });

@@ -96,6 +96,18 @@ pub fn spl_string(s: &str) -> String {
     parts.join(".")
 }
 
+/// A value as an SPL search-term literal, or `None` when a search term cannot say it exactly
+/// (the test then stays in `where`). Search terms have no escape for `*` (always a wildcard);
+/// quotes and backslashes are matched against the event's JSON text, where they are themselves
+/// escaped; a backtick starts a macro even inside quotes; search compares values
+/// case-insensitively for ASCII only, unlike eval's `lower()`; and an empty or space-padded value
+/// is not a term. What is left (printable ASCII) is safe between double quotes.
+pub fn spl_search_value(s: &str) -> Option<String> {
+    let plain =
+        |c: char| (c.is_ascii_graphic() || c == ' ') && !matches!(c, '"' | '\\' | '*' | '`');
+    (!s.is_empty() && s.trim() == s && s.chars().all(plain)).then(|| format!("\"{s}\""))
+}
+
 /// Escapes regex metacharacters so the text matches itself (PCRE, RE2 and Python alike);
 /// control characters become `\xHH` so the pattern stays printable.
 pub fn regex_escape(s: &str) -> String {
@@ -173,6 +185,21 @@ mod tests {
         assert_eq!(spl_string("a\nb"), "\"a\".urldecode(\"%0A\").\"b\"");
         assert_eq!(spl_string("\n"), "urldecode(\"%0A\")");
         assert_eq!(spl_string(""), "\"\"");
+    }
+
+    #[test]
+    fn spl_search_values_are_plain_or_refused() {
+        assert_eq!(
+            spl_search_value("Invite external user").as_deref(),
+            Some("\"Invite external user\"")
+        );
+        assert_eq!(
+            spl_search_value("a=b|c[d]").as_deref(),
+            Some("\"a=b|c[d]\"")
+        );
+        for refused in ["", " x", "x ", "a*b", "a\"b", "a\\b", "`m`", "a\nb", "é"] {
+            assert_eq!(spl_search_value(refused), None, "{refused:?}");
+        }
     }
 
     #[test]

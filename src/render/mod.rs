@@ -3,9 +3,11 @@
 //! see YAML rules; they see the validated rule and the IR.
 
 pub mod backend;
+pub mod budget;
 pub mod derived_id;
 pub mod error;
 pub mod escape;
+pub mod joint;
 pub mod pipeline;
 pub mod query;
 pub mod schedule;
@@ -18,6 +20,7 @@ use crate::manifest::Manifest;
 use crate::model::{
     AggFunction, Correlation, CorrelationKind, Logic, Output, Rule, Severity, StageRef, find,
 };
+use crate::schedule::{BoundsView, PackSettings, RunBounds, duration_text};
 use crate::source::SourceMap;
 use crate::taxonomy::LogSource;
 use crate::templates::Templates;
@@ -52,6 +55,8 @@ pub struct PackVars(Vec<Value>);
 
 pub struct Renderer {
     backends: Vec<Backend>,
+    /// The pack's schedule and deployment settings (tolerated delay, enabled).
+    settings: PackSettings,
     /// Each backend's `constants` as a template value, converted once.
     constants: Vec<Value>,
     /// The pySigma pipelines' view of the field tables, for the pack templates (`pipelines`).
@@ -99,6 +104,7 @@ struct CorrView {
     /// The neutral field both records share.
     by: String,
     within: String,
+    within_minutes: u64,
     within_seconds: u64,
     /// An absence looks at `first` records older than `within` but younger than this
     /// (`within` + the frequency), so each run judges each record once.
@@ -109,6 +115,8 @@ struct CorrView {
     preamble: Vec<String>,
     first: Vec<StageView>,
     then: StageView,
+    /// The correlation as one search, for backends with search terms.
+    joint: Option<joint::JointView>,
 }
 
 /// A Sigma detection's approximations go into the file's description and the build's warnings.
@@ -189,15 +197,6 @@ fn kind_name(k: CorrelationKind) -> &'static str {
     }
 }
 
-/// Minutes as a KQL/SPL-friendly duration: the largest unit that divides them.
-fn duration_text(minutes: u64) -> String {
-    match minutes {
-        m if m % 1440 == 0 => format!("{}d", m / 1440),
-        m if m % 60 == 0 => format!("{}h", m / 60),
-        m => format!("{m}m"),
-    }
-}
-
 #[derive(Serialize)]
 struct AggView {
     function: AggFunction,
@@ -207,6 +206,7 @@ struct AggView {
     group_by_fields: Vec<String>,
     others: Vec<String>,
     window: String,
+    window_minutes: u64,
     threshold: u32,
 }
 
@@ -281,6 +281,7 @@ impl Renderer {
         if diags.is_empty() {
             Ok(Renderer {
                 backends,
+                settings: PackSettings::default(),
                 constants,
                 pipelines,
                 pack,
@@ -290,6 +291,16 @@ impl Renderer {
         } else {
             Err(diags)
         }
+    }
+
+    /// Uses the pack's settings (from its manifest) instead of the defaults.
+    pub fn with_settings(mut self, settings: PackSettings) -> Renderer {
+        self.settings = settings;
+        self
+    }
+
+    pub fn settings(&self) -> &PackSettings {
+        &self.settings
     }
 
     /// Renders one rule's artifacts for every backend; `rules` is the pack, for correlations.
@@ -363,6 +374,9 @@ impl Renderer {
             vars.insert("pack", self.pack.clone());
             let agg = rule.aggregation().map(|a| agg_view(b, rule, a));
             vars.insert("agg", to_value(&agg, path)?);
+            vars.insert("settings", to_value(&self.settings, path)?);
+            let bounds = BoundsView::from(RunBounds::of(rule, &self.settings));
+            vars.insert("sched", to_value(&bounds, path)?);
             if let Lowered::Correlation { c, key, .. } = &logic {
                 let reason = match b.config.correlations.get(&c.kind) {
                     None => Some(format!(
@@ -454,6 +468,13 @@ impl Renderer {
                         }
                     }
                     let frequency = rule.schedule.frequency.minutes;
+                    let joint = match b.config.search_terms {
+                        Some(_) => Some(
+                            joint::joint(b, ls, first, (then.0, &then.1), key, &outputs)
+                                .map_err(fail)?,
+                        ),
+                        None => None,
+                    };
                     vars.insert(
                         "corr",
                         to_value(
@@ -461,6 +482,7 @@ impl Renderer {
                                 kind: c.kind,
                                 by: c.key.field.0.clone(),
                                 within: c.within.text.clone(),
+                                within_minutes: c.within.minutes,
                                 within_seconds: c.within.minutes * 60,
                                 anchor_from: duration_text(c.within.minutes + frequency),
                                 anchor_from_seconds: (c.within.minutes + frequency) * 60,
@@ -468,6 +490,7 @@ impl Renderer {
                                 preamble,
                                 first: first_views,
                                 then: then_view,
+                                joint,
                             },
                             path,
                         )?,
@@ -542,7 +565,7 @@ impl Renderer {
                 ctx.insert_value(*k, v.clone());
             }
             for (i, a) in b.config.artifacts.iter().enumerate() {
-                let text = self.render_one(&b.templates[i], &ctx)?;
+                let text = self.render_one(&b.templates[i], &ctx, budget::MAX_ARTIFACT_BYTES)?;
                 if i == 0 {
                     let primary = Value::from(text.as_str());
                     ctx.insert_value("primary", primary.clone());
@@ -571,6 +594,7 @@ impl Renderer {
             .enumerate()
             .flat_map(|(i, b)| (0..b.config.pack_artifacts.len()).map(move |j| (i, j)))
             .collect();
+        let pack_limit = budget::MAX_ARTIFACT_BYTES.saturating_mul(rules.len().max(1));
         let results: Vec<Result<Artifact, Diagnostic>> = crate::parallel(|| {
             jobs.par_iter()
                 .map(|&(i, j)| {
@@ -584,7 +608,7 @@ impl Renderer {
                     let t = &b.templates[b.config.artifacts.len() + j];
                     Ok(Artifact {
                         path: Path::new(&b.config.name).join(&self.pack_files[i][j]),
-                        content: self.render_one(t, &ctx)?,
+                        content: self.render_one(t, &ctx, pack_limit)?,
                         rule: None,
                         primary: false,
                     })
@@ -594,15 +618,44 @@ impl Renderer {
         results.into_iter().collect()
     }
 
-    fn render_one(&self, t: &backend::Template, ctx: &Context) -> Result<String, Diagnostic> {
-        let text = self.tera.render(&t.name, ctx).map_err(|e| {
+    fn render_one(
+        &self,
+        t: &backend::Template,
+        ctx: &Context,
+        limit: usize,
+    ) -> Result<String, Diagnostic> {
+        let mut out = budget::Budget::new(limit);
+        budget::start();
+        let rendered = self.tera.render_to(&t.name, ctx, &mut out);
+        let over = if out.exceeded {
+            Some(format!("wrote more than {limit} bytes"))
+        } else if budget::range_exceeded() {
+            Some(format!(
+                "asked `range()` for more than {} elements",
+                budget::MAX_RANGE_ELEMENTS
+            ))
+        } else {
+            None
+        };
+        if let Some(over) = over {
+            return Err(Diagnostic::error(
+                Code::Template,
+                format!(
+                    "template `{}` {over} for one artifact; rendering stopped",
+                    t.name
+                ),
+            )
+            .in_file(&t.path)
+            .help("look for a loop that never ends or repeats far more than meant"));
+        }
+        rendered.map_err(|e| {
             template_diag(
                 &t.path,
                 &e,
                 "fix the template or the backend table it reads",
             )
         })?;
-        Ok(normalise(&text))
+        Ok(normalise(&String::from_utf8_lossy(&out.bytes)))
     }
 }
 
@@ -635,6 +688,7 @@ fn agg_view(b: &Backend, rule: &Rule, a: &crate::model::Aggregation) -> AggView 
             .map(|o| o.column.0.clone())
             .collect(),
         window: a.window.text.clone(),
+        window_minutes: a.window.minutes,
         threshold: a.threshold,
     }
 }
@@ -742,6 +796,8 @@ fn normalise(text: &str) -> String {
 }
 
 fn register_filters(tera: &mut Tera) {
+    // Charged to the artifact's budget, so nested loops cannot spin without end.
+    tera.register_function("range", budget::range);
     tera.register_filter("kql_string", |s: &str, _: Kwargs, _: &State| {
         escape::kql_string(s)
     });

@@ -1,10 +1,10 @@
 //! The generic IR walker for text-query backends (KQL, SPL). Operators, syntax, JSON access and
 //! quantifier commands all come from the backend's table; this file only decides structure.
 
-use super::backend::{Backend, Escaper, KeyForm, fill};
+use super::backend::{Backend, Escaper, KeyForm, SearchTerms, fill};
 use super::error::RenderError;
-use super::escape::{kql_string, regex_escape, spl_string};
-use crate::ir::{Case, Cmp, Cond, JsonStep, Op, Pred, StrOp};
+use super::escape::{kql_string, regex_escape, spl_search_value, spl_string};
+use crate::ir::{Case, Cmp, Cond, JsonStep, Op, Pred, SetDir, StrOp};
 use crate::model::{Output, Parameter};
 use crate::taxonomy::LogSource;
 use serde::Serialize;
@@ -14,8 +14,14 @@ use serde::Serialize;
 pub struct QueryPlan {
     /// Declarations before the query (overridable parameter lists).
     pub preamble: Vec<String>,
+    /// Search terms (backends with `search_terms`), all to hold: literal tests the base search
+    /// makes before any command runs, each implied by one conjunct of the condition.
+    pub search: Vec<String>,
     /// Conjuncts that need no quantifier: each can be its own filter, first.
     pub filters: Vec<String>,
+    /// The `filters` the search terms do not say exactly, which a query with the search terms
+    /// still has to test.
+    pub unsearched: Vec<String>,
     /// Steps that evaluate quantifiers into flag columns.
     pub steps: Vec<String>,
     /// Conjuncts over those flags.
@@ -36,6 +42,72 @@ pub struct Walker<'a> {
 
 type Scope = Vec<(String, String)>;
 
+/// A search term and whether it says exactly what its condition says (then the condition needs
+/// no other test). `grouped` can be joined with other terms as it is.
+struct Term {
+    grouped: String,
+    exact: bool,
+}
+
+impl Term {
+    /// Terms joined by `sep`, grouped unless there is one.
+    fn new(mut texts: Vec<String>, sep: &str, exact: bool, st: &SearchTerms) -> Term {
+        let grouped = match texts.len() {
+            1 => texts.remove(0),
+            _ => st.group.replace("{}", &texts.join(sep)),
+        };
+        Term { grouped, exact }
+    }
+}
+
+/// The base-search term that admits a record of any of several plans (a correlation's stages):
+/// `or` of each plan's terms, or nothing when a plan has none (its records could be anything).
+pub fn any_search(b: &Backend, plans: &[&QueryPlan]) -> Option<String> {
+    let st = b.config.search_terms.as_ref()?;
+    let mut each = plans
+        .iter()
+        .map(|p| (!p.search.is_empty()).then(|| p.search.join(&st.and)))
+        .collect::<Option<Vec<String>>>()?;
+    // Stages on the same activity share their terms: say them once.
+    let mut seen = std::collections::HashSet::new();
+    each.retain(|t| seen.insert(t.clone()));
+    match each.as_slice() {
+        [one] => Some(one.clone()),
+        many => Some(
+            many.iter()
+                .map(|t| st.group.replace("{}", t))
+                .collect::<Vec<_>>()
+                .join(&st.or),
+        ),
+    }
+}
+
+/// A condition without quantifiers that every record satisfying `c` satisfies too (the
+/// record-level predicates every branch needs), or None when some branch needs only array
+/// elements. `any[activity = A, all[activity = B, some …]]` gives `any[activity = A,
+/// activity = B]`.
+fn guard(c: &Cond) -> Option<Cond> {
+    if !c.has_quantifier() {
+        return Some(c.clone());
+    }
+    match c {
+        Cond::All(cs) => {
+            let mut parts: Vec<Cond> = cs.iter().filter_map(guard).collect();
+            match parts.len() {
+                0 => None,
+                1 => parts.pop(),
+                _ => Some(Cond::All(parts)),
+            }
+        }
+        Cond::Any(cs) => cs
+            .iter()
+            .map(guard)
+            .collect::<Option<Vec<_>>>()
+            .map(Cond::Any),
+        Cond::Not(_) | Cond::Some { .. } | Cond::Pred(_) => None,
+    }
+}
+
 impl<'a> Walker<'a> {
     pub fn new(b: &'a Backend, ls: &'a LogSource, rule: &'a str) -> Self {
         Walker {
@@ -46,6 +118,11 @@ impl<'a> Walker<'a> {
             negated: false,
             events_numbered: false,
         }
+    }
+
+    /// The rule whose parameters later plans name (a correlation's stages share one walker).
+    pub fn set_rule(&mut self, rule: &'a str) {
+        self.rule = rule;
     }
 
     pub fn plan(
@@ -60,12 +137,30 @@ impl<'a> Walker<'a> {
             c => vec![c.clone()],
         };
         for c in &conjuncts {
+            let term = self.search_term(c);
+            let exact = term.as_ref().is_some_and(|t| t.exact);
+            if let Some(t) = term {
+                plan.search.push(t.grouped);
+            }
             if c.has_quantifier() {
+                // What the record itself must satisfy is tested before any array is expanded,
+                // so the expansion only runs on the records that can still match.
+                if let Some(g) = guard(c) {
+                    let text = self.cond(&g, &Vec::new(), &mut Vec::new(), "")?;
+                    // The search term of `c` is the guard's when the guard is searchable.
+                    if !self.search_term(&g).is_some_and(|t| t.exact) {
+                        plan.unsearched.push(text.clone());
+                    }
+                    plan.filters.push(text);
+                }
                 let text = self.cond(c, &Vec::new(), &mut plan.steps, "")?;
                 plan.residual.push(text);
             } else {
-                plan.filters
-                    .push(self.cond(c, &Vec::new(), &mut Vec::new(), "")?);
+                let text = self.cond(c, &Vec::new(), &mut Vec::new(), "")?;
+                if !exact {
+                    plan.unsearched.push(text.clone());
+                }
+                plan.filters.push(text);
             }
         }
         if let Some(t) = &self.b.config.operators.parameter {
@@ -80,10 +175,80 @@ impl<'a> Walker<'a> {
                 ));
             }
         }
-        for (o, filter) in outputs {
-            plan.outputs.extend(self.output(o, filter.as_ref())?);
-        }
+        plan.outputs = self.outputs(outputs)?;
         Ok(plan)
+    }
+
+    /// The steps that compute output columns.
+    pub fn outputs(
+        &mut self,
+        outputs: &[(Output, Option<Cond>)],
+    ) -> Result<Vec<String>, RenderError> {
+        let mut steps = Vec::new();
+        for (o, filter) in outputs {
+            steps.extend(self.output(o, filter.as_ref())?);
+        }
+        Ok(steps)
+    }
+
+    /// The search term `c` implies, if any: a predicate the search can test exactly, `and` of
+    /// the children that have one (exact if all do), `or` of the children if every child has
+    /// one. `not` and quantifiers imply none (their tests need the event's arrays or nulls).
+    fn search_term(&self, c: &Cond) -> Option<Term> {
+        let st = self.b.config.search_terms.as_ref()?;
+        match c {
+            Cond::Pred(p) => self.pred_term(p),
+            Cond::All(cs) => {
+                let terms: Vec<Option<Term>> = cs.iter().map(|c| self.search_term(c)).collect();
+                let exact = terms.iter().all(|t| t.as_ref().is_some_and(|t| t.exact));
+                let texts: Vec<String> = terms.into_iter().flatten().map(|t| t.grouped).collect();
+                (!texts.is_empty()).then(|| Term::new(texts, &st.and, exact, st))
+            }
+            Cond::Any(cs) => {
+                let terms = cs
+                    .iter()
+                    .map(|c| self.search_term(c))
+                    .collect::<Option<Vec<Term>>>()?;
+                let exact = terms.iter().all(|t| t.exact);
+                let texts: Vec<String> = terms.into_iter().map(|t| t.grouped).collect();
+                Some(Term::new(texts, &st.or, exact, st))
+            }
+            Cond::Not(_) | Cond::Some { .. } => None,
+        }
+    }
+
+    /// A case-insensitive equality or one-of on a searchable field, with values a search
+    /// literal can spell (`spl_search_value`).
+    fn pred_term(&self, p: &Pred) -> Option<Term> {
+        let st = self.b.config.search_terms.as_ref()?;
+        let field = self.b.fields.search_fields.get(&p.field.0)?;
+        let Op::Str {
+            op: StrOp::Equals,
+            values,
+            case: Case::Insensitive,
+            param: None,
+        } = &p.op
+        else {
+            return None;
+        };
+        if !p.json.is_empty() || self.ls.fields.get(&p.field.0)?.array.is_some() {
+            return None;
+        }
+        let lits = values
+            .iter()
+            .map(|v| spl_search_value(v))
+            .collect::<Option<Vec<String>>>()?;
+        let text = match lits.as_slice() {
+            [one] => fill(&st.equals, &[("field", field), ("value", one)]),
+            _ => fill(
+                &st.one_of,
+                &[("field", field), ("values", &lits.join(&st.list_separator))],
+            ),
+        };
+        Some(Term {
+            grouped: text,
+            exact: true,
+        })
     }
 
     fn string(&self, s: &str) -> String {
@@ -247,31 +412,21 @@ impl<'a> Walker<'a> {
     fn pred(&self, p: &Pred, scope: &Scope) -> Result<String, RenderError> {
         let ops = &self.b.config.operators;
         let json = &self.b.config.json;
-        let mut value = self.field(&p.field.0, scope)?;
-        for (i, step) in p.json.iter().enumerate() {
-            let base = if i == 0 {
-                value.clone()
-            } else {
-                fill(&json.to_string, &[("expr", &value)])
-            };
-            value = match step {
-                JsonStep::Key(k) => {
-                    let key = match json.key_form {
-                        KeyForm::Literal => self.string(k),
-                        KeyForm::Raw => k.clone(),
-                    };
-                    fill(&json.key, &[("expr", &base), ("key", &key)])
-                }
-                JsonStep::Index(n) => {
-                    fill(&json.index, &[("expr", &base), ("index", &n.to_string())])
-                }
-            };
-        }
-        let raw = value.clone();
+        let raw = self.follow(self.field(&p.field.0, scope)?, &p.json);
+        let mut value = raw.clone();
         if !p.json.is_empty() {
             value = fill(&json.to_string, &[("expr", &value)]);
         }
         Ok(match &p.op {
+            Op::SetChange {
+                dir,
+                old,
+                values,
+                case,
+            } => {
+                let old = self.follow(self.field(&old.0, scope)?, &p.json);
+                self.set_change(*dir, &raw, &old, values, *case)?
+            }
             Op::Exists(true) => fill(&ops.exists, &[("field", &value)]),
             Op::Exists(false) => fill(&ops.absent, &[("field", &value)]),
             Op::Number { cmp, value: n } => {
@@ -317,6 +472,86 @@ impl<'a> Walker<'a> {
             Op::Str {
                 op, values, case, ..
             } => self.str_op(*op, values, *case, &value),
+        })
+    }
+
+    /// The JSON path followed from `value`, as the backend's expression (not turned to text).
+    fn follow(&self, mut value: String, steps: &[JsonStep]) -> String {
+        let json = &self.b.config.json;
+        for (i, step) in steps.iter().enumerate() {
+            let base = if i == 0 {
+                value.clone()
+            } else {
+                fill(&json.to_string, &[("expr", &value)])
+            };
+            value = match step {
+                JsonStep::Key(k) => {
+                    let key = match json.key_form {
+                        KeyForm::Literal => self.string(k),
+                        KeyForm::Raw => k.clone(),
+                    };
+                    fill(&json.key, &[("expr", &base), ("key", &key)])
+                }
+                JsonStep::Index(n) => {
+                    fill(&json.index, &[("expr", &base), ("index", &n.to_string())])
+                }
+            };
+        }
+        value
+    }
+
+    fn set_change(
+        &self,
+        dir: SetDir,
+        new: &str,
+        old: &str,
+        values: &[String],
+        case: Case,
+    ) -> Result<String, RenderError> {
+        let ops = &self.b.config.operators;
+        let missing = || RenderError::MissingSection("operators.set_*");
+        let array = match case {
+            Case::Insensitive => ops.set_array_ci.as_ref(),
+            Case::Sensitive => ops.set_array.as_ref(),
+        }
+        .ok_or_else(missing)?;
+        let (new, old) = (fill(array, &[("expr", new)]), fill(array, &[("expr", old)]));
+        let (from, to) = match dir {
+            SetDir::Added => (new, old),
+            SetDir::Removed => (old, new),
+        };
+        if values.is_empty() {
+            let t = ops.set_added.as_ref().ok_or_else(missing)?;
+            return Ok(fill(t, &[("from", &from), ("to", &to)]));
+        }
+        let t = ops.set_added_value.as_ref().ok_or_else(missing)?;
+        let parts: Vec<String> = values
+            .iter()
+            .map(|v| {
+                let v = match case {
+                    Case::Insensitive => v.to_lowercase(),
+                    Case::Sensitive => v.clone(),
+                };
+                let regex = format!("^{}$", regex_escape(&v));
+                fill(
+                    t,
+                    &[
+                        ("from", &from),
+                        ("to", &to),
+                        ("value", &self.string(&v)),
+                        ("regex", &self.string(&regex)),
+                    ],
+                )
+            })
+            .collect();
+        Ok(match parts.len() {
+            1 => parts.concat(),
+            _ => self
+                .b
+                .config
+                .syntax
+                .group
+                .replace("{}", &parts.join(&self.b.config.syntax.or)),
         })
     }
 

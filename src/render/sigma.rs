@@ -4,7 +4,7 @@
 use super::backend::Backend;
 use super::error::RenderError;
 use super::escape::{sigma_value, yaml_string};
-use crate::ir::{Case, Cmp, Cond, JsonStep, Op, Pred, StrOp};
+use crate::ir::{Case, Cmp, Cond, JsonStep, Op, Pred, SetDir, StrOp};
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -275,6 +275,12 @@ fn approximate(c: &Cond, positive: bool, notes: &mut Vec<String>) -> Cond {
                 path.join(".")
             );
             match (&p.op, positive, last_key(p)) {
+                (Op::SetChange { values, .. }, true, _) if !values.is_empty() => {
+                    notes.push(format!(
+                        "{at}, an element added or removed across the change, is approximated by the value holding that element's text."
+                    ));
+                    c.clone()
+                }
                 (Op::Exists(true), true, Some(k)) => {
                     notes.push(format!(
                         "{at} is approximated by the text containing \"{k}\"."
@@ -337,6 +343,30 @@ fn simple_item(b: &Backend, p: &Pred) -> Result<Option<Item>, RenderError> {
                 key: format!("{f}|contains"),
                 values: vec![yaml_string(&sigma_value(&k))],
             }),
+            Op::SetChange {
+                dir,
+                old,
+                values,
+                case,
+            } => {
+                // Added: the new value holds the element; removed: the old value held it.
+                let f = match dir {
+                    SetDir::Added => f,
+                    SetDir::Removed => b
+                        .fields
+                        .fields
+                        .get(&old.0)
+                        .cloned()
+                        .ok_or_else(|| RenderError::UnmappedField(old.0.clone()))?,
+                };
+                Some(Item {
+                    key: format!("{f}|contains{}", cased(*case)),
+                    values: values
+                        .iter()
+                        .map(|v| yaml_string(&sigma_value(v)))
+                        .collect(),
+                })
+            }
             Op::Str { values, case, .. } => Some(Item {
                 key: format!("{f}|contains{}", cased(*case)),
                 values: values
@@ -397,7 +427,7 @@ fn simple_item(b: &Backend, p: &Pred) -> Result<Option<Item>, RenderError> {
                 values: vec![format!("{value}")],
             })
         }
-        Op::Exists(_) => None,
+        Op::Exists(_) | Op::SetChange { .. } => None,
     })
 }
 

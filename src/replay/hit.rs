@@ -19,7 +19,7 @@ struct HitLine<'a> {
 }
 
 /// A rule's entity columns with the values read from a record (absent: null).
-pub(super) fn entity_map(pr: &PackRule, values: Vec<Option<String>>) -> Map<String, Value> {
+pub(crate) fn entity_map(pr: &PackRule, values: Vec<Option<String>>) -> Map<String, Value> {
     pr.entities
         .iter()
         .zip(values)
@@ -53,7 +53,7 @@ pub(super) fn hit_line(
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch.
-pub(super) fn iso_time(secs: i64) -> String {
+pub(crate) fn iso_time(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Civil date from days (Howard Hinnant's algorithm).

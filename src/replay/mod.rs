@@ -6,8 +6,10 @@
 //! values on a line are several records), pretty-printed values one after another, or JSON arrays,
 //! which are entered: each element is a record. A byte scanner that tracks only strings and
 //! nesting cuts the stream into records (a line that starts with `{` and ends with `}` is taken
-//! whole), so a 1 GB array is never one value in memory; a value cut short ends at the next line
-//! that starts with `{`, so one truncated line never swallows the records after it. Envelopes are
+//! whole), so a 1 GB array is never one value in memory; a value cut short ends at a newline inside
+//! a string or at the next line that starts with `{` or `[`, and a value over several lines that
+//! does not parse is read again line by line ([`worker`]), so one truncated line never swallows
+//! the records after it. Envelopes are
 //! opened: an object whose only keys are `records` (Event Hub / storage export) or `value` and
 //! `@odata.*` (a Graph list page) yields each element as a record.
 //!
@@ -19,8 +21,8 @@
 //! the shape the rules are written against.
 //!
 //! **Records and positions.** Every value read is one record with a 0-based index in its file:
-//! skipped values (malformed JSON, not an object, unknown shape, over [`MAX_RECORD`] bytes) count
-//! too, so an index always names the same place in the file. Skips are never fatal and never
+//! skipped values (malformed JSON, not an object, unknown shape, over [`MAX_RECORD`] bytes or
+//! [`bounded::MAX_VALUES`] parsed values, a time there but unreadable) count too, so an index always names the same place in the file. Skips are never fatal and never
 //! silent: the summary counts them by reason and lists them with their position.
 //!
 //! **Pipeline.** One reader thread cuts the files into ~1 MiB batches of whole records; worker
@@ -35,7 +37,8 @@
 //! roughly in time order: a window stays open until a record at least one window length past its
 //! end has been seen (the watermark is the latest record time so far); a record for a window that
 //! has closed is counted as *late* in the summary and not counted. Records without a readable time
-//! cannot be placed in a window and are counted as *untimed*, as the evaluator ignores them.
+//! cannot be placed in a window and are counted as *untimed*, as the evaluator ignores them (a
+//! record whose time is there but unreadable is skipped before).
 //!
 //! **Output.** One JSON line per hit, in input order: `rule_id`, `rule`, `severity`, `file`,
 //! `record` (0-based index in that file), `time` (the record's `activityDateTime` as written),
@@ -51,10 +54,11 @@
 //! same watermark.
 
 mod aggregation;
+mod bounded;
 mod correlation;
-mod hit;
+pub(crate) mod hit;
 mod ordered;
-mod pack;
+pub(crate) mod pack;
 mod reader;
 mod scan;
 mod shape;
@@ -77,8 +81,11 @@ use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 
 /// Records (a line, or an array element) longer than this are skipped without being held in
-/// memory.
-pub const MAX_RECORD: usize = 64 << 20;
+/// memory. An Entra audit record is a few KB; a Graph page of 999 of them, or an Event Hub
+/// message (at most 1 MB), stays well below. With the budget of parsed values
+/// ([`bounded::MAX_VALUES`]), this bounds what one worker holds: its batch (1 MiB plus at most one
+/// record) and one parsed record.
+pub const MAX_RECORD: usize = 8 << 20;
 
 /// Bytes read per batch.
 const BLOCK: usize = 1 << 20;
@@ -93,6 +100,7 @@ pub enum SkipReason {
     NotObject,
     UnknownShape,
     TooLarge,
+    BadTime,
 }
 
 impl SkipReason {
@@ -102,14 +110,19 @@ impl SkipReason {
             SkipReason::NotObject => "not an object",
             SkipReason::UnknownShape => "unknown shape",
             SkipReason::TooLarge => "too large",
+            SkipReason::BadTime => "unreadable time",
         }
     }
 }
 
+/// The most worker threads a replay runs: more than the cores only costs memory (each worker
+/// can hold a few records in flight; see [`MAX_RECORD`]).
+pub const MAX_WORKERS: usize = 256;
+
 /// How to run a replay.
 pub struct Options {
     pub shape: Shape,
-    /// Worker threads (at least one).
+    /// Worker threads (1 to [`MAX_WORKERS`]; other values are clamped).
     pub workers: usize,
     /// Show a progress bar on stderr.
     pub progress: bool,
@@ -119,7 +132,9 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             shape: Shape::Auto,
-            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            workers: std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .min(MAX_WORKERS),
             progress: false,
         }
     }
@@ -172,7 +187,7 @@ pub fn run(
         );
         pb
     });
-    let workers = opts.workers.max(1);
+    let workers = opts.workers.clamp(1, MAX_WORKERS);
     let (batch_tx, batch_rx) = sync_channel::<Batch>(workers * 2);
     let (done_tx, done_rx) = sync_channel::<Done>(workers * 2);
     let batch_rx = Arc::new(Mutex::new(batch_rx));

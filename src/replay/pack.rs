@@ -1,12 +1,14 @@
 //! The pack: every rule lowered once with its evaluator, and what one record yields for the
 //! stages.
 
+use super::SkipReason;
 use super::aggregation::AggState;
 use super::correlation::CorrState;
+use super::shape::clip;
 use crate::eval::{Evaluator, OutCol, Stages, parse_time};
 use crate::ir::Cond;
 use crate::lower::lower;
-use crate::model::{AggFunction, CorrelationKind, Rule, RuleName};
+use crate::model::{AggFunction, Rule, RuleName};
 use crate::taxonomy::LogSource;
 use serde_json::Value;
 
@@ -20,26 +22,24 @@ pub(super) enum Stage {
     Correlation(CorrState),
 }
 
-pub(super) struct PackRule<'a> {
-    pub(super) rule: &'a Rule,
+pub(crate) struct PackRule<'a> {
+    pub(crate) rule: &'a Rule,
     eval: Evaluator<'a>,
     /// Single-record rules: the lowered condition. Correlations evaluate nothing themselves:
     /// they read the matches of the rules they name (`links`).
     cond: Option<Cond>,
     /// For correlations: the pack indices of the `first` rules, then of the `then` rule.
     links: Option<(Vec<usize>, usize)>,
-    pub(super) entities: Vec<OutCol>,
+    pub(crate) entities: Vec<OutCol>,
     /// Group-by fields (top-level), for aggregations.
-    pub(super) group: Vec<(String, String)>,
+    pub(crate) group: Vec<(String, String)>,
     /// For correlations: the stages; `cond` is then any stage's condition.
     stages: Option<Stages>,
 }
 
 /// Every rule of a pack, lowered once, with its evaluator.
 pub struct Pack<'a> {
-    pub(super) rules: Vec<PackRule<'a>>,
-    /// Some rule needs the time of every record (an absence).
-    clocked: bool,
+    pub(crate) rules: Vec<PackRule<'a>>,
 }
 
 impl<'a> Pack<'a> {
@@ -108,12 +108,7 @@ impl<'a> Pack<'a> {
                 r
             })
             .collect();
-        let clocked = rules.iter().any(|r| {
-            r.stages
-                .as_ref()
-                .is_some_and(|s| s.kind == CorrelationKind::Absence)
-        });
-        Pack { rules, clocked }
+        Pack { rules }
     }
 
     pub fn len(&self) -> usize {
@@ -139,8 +134,21 @@ impl<'a> Pack<'a> {
             .collect()
     }
 
-    /// Evaluates every rule on one normalised record.
-    pub(super) fn evaluate(&self, record: &mut Value) -> RecordOut {
+    /// A normalised record's event time, as written.
+    pub(crate) fn time(&self, record: &Value) -> Option<String> {
+        self.rules.first()?.eval.field_text(record, "time")
+    }
+
+    /// Evaluates every rule on one normalised record. A record whose time is there but cannot be
+    /// read is skipped: it could be placed in no window, and a record without a time is rare
+    /// enough in an export that it is a broken one.
+    pub(crate) fn evaluate(&self, record: &mut Value) -> Result<RecordOut, (SkipReason, String)> {
+        let time = self.time(record).filter(|t| !t.is_empty());
+        if let Some(t) = &time
+            && parse_time(t).is_none()
+        {
+            return Err((SkipReason::BadTime, format!("`{}`", clip(t, 64))));
+        }
         let hit: Vec<bool> = self
             .rules
             .iter()
@@ -161,24 +169,21 @@ impl<'a> Pack<'a> {
             })
             .collect();
         let mut out = RecordOut {
-            time: None,
+            time,
             matches: Vec::with_capacity(matched.len()),
         };
-        let Some(any) = self.rules.first() else {
-            return out;
-        };
-        // Absence windows close as time passes, so they need every record's time.
-        if matched.is_empty() && !self.clocked {
-            return out;
-        }
-        out.time = any.eval.field_text(record, "time");
         for (i, first, then) in matched {
             let r = &self.rules[i];
             let kind = match (r.rule.aggregation(), &r.stages) {
                 (_, Some(s)) => MatchKind::Correlation {
                     t: out.time.as_deref().and_then(parse_time),
                     key: match &s.key {
-                        Some(k) => r.eval.output(record, k).filter(|k| !k.is_empty()),
+                        // Keys compare case-insensitively (docs/semantics.md).
+                        Some(k) => r
+                            .eval
+                            .output(record, k)
+                            .filter(|k| !k.is_empty())
+                            .map(|k| k.to_lowercase()),
                         None => Some(String::new()),
                     },
                     first,
@@ -210,24 +215,24 @@ impl<'a> Pack<'a> {
             };
             out.matches.push(Match { rule: i, kind });
         }
-        out
+        Ok(out)
     }
 }
 
 /// A record's matches and what the stages need from it.
-pub(super) struct RecordOut {
+pub(crate) struct RecordOut {
     /// The record's `time` field as written.
-    pub(super) time: Option<String>,
-    pub(super) matches: Vec<Match>,
+    pub(crate) time: Option<String>,
+    pub(crate) matches: Vec<Match>,
 }
 
-pub(super) struct Match {
-    pub(super) rule: usize,
-    pub(super) kind: MatchKind,
+pub(crate) struct Match {
+    pub(crate) rule: usize,
+    pub(crate) kind: MatchKind,
 }
 
 /// The facts a rule's stage needs from a matching record.
-pub(super) enum MatchKind {
+pub(crate) enum MatchKind {
     /// Entity column values, in the rule's entity order.
     Each(Vec<Option<String>>),
     Aggregation {

@@ -49,9 +49,9 @@ enum Between {
 
 /// Cuts a byte stream into JSON values without parsing them: tracks strings and nesting only.
 /// A top-level array is entered and each of its elements is one value; anything else at the top
-/// level (objects, strings, bare words) is one value. A `{` at the start of a line while a value
-/// is still open means that value was cut short (a truncated line): it is closed there, so one
-/// broken record never swallows the next.
+/// level (objects, strings, bare words) is one value. A `{` or `[` at the start of a line while a
+/// value is still open, or a newline inside a string, means that value was cut short (a truncated
+/// line): it is closed there, so one broken record never swallows the next.
 pub(super) struct Scan {
     in_array: bool,
     /// Brackets open, the top-level array's included.
@@ -106,49 +106,47 @@ impl Scan {
         if self.esc && n > 0 {
             self.esc = false;
             if block[0] == b'\n' {
-                self.newlines += 1;
+                // An escaped newline is no JSON escape: the value was cut short there.
+                self.emit(&[], batch, units);
+                self.reset_after_cut();
+            } else {
+                i = 1;
             }
-            i = 1;
         }
         while i < n {
             let b = block[i];
             if self.in_str {
-                if self.bol && b == b'{' {
-                    // A line starting with `{` inside a string: the record before was cut short.
-                    self.emit(&block[seg..i], batch, units);
-                    self.reset_after_cut();
-                } else {
-                    self.bol = false;
-                    let Some(k) = memchr::memchr3(b'"', b'\\', b'\n', &block[i..]) else {
-                        break;
-                    };
-                    i += k;
-                    match block[i] {
-                        b'"' => {
-                            self.in_str = false;
-                            i += 1;
-                            if self.open && !self.in_array && self.depth == 0 {
-                                self.emit(&block[seg..i], batch, units);
-                            }
-                        }
-                        b'\\' if i + 1 < n => {
-                            if block[i + 1] == b'\n' {
-                                self.newlines += 1;
-                            }
-                            i += 2;
-                        }
-                        b'\\' => {
-                            self.esc = true;
-                            i = n;
-                        }
-                        _ => {
-                            self.newlines += 1;
-                            self.bol = true;
-                            i += 1;
+                let Some(k) = memchr::memchr3(b'"', b'\\', b'\n', &block[i..]) else {
+                    break;
+                };
+                i += k;
+                match block[i] {
+                    b'"' => {
+                        self.in_str = false;
+                        i += 1;
+                        if self.open && !self.in_array && self.depth == 0 {
+                            self.emit(&block[seg..i], batch, units);
                         }
                     }
-                    continue;
+                    b'\\' if i + 1 < n && block[i + 1] != b'\n' => i += 2,
+                    b'\\' if i + 1 < n => {
+                        // An escaped newline is no JSON escape: cut as at a raw newline.
+                        self.emit(&block[seg..=i], batch, units);
+                        self.reset_after_cut();
+                        i += 1;
+                    }
+                    b'\\' => {
+                        self.esc = true;
+                        i = n;
+                    }
+                    _ => {
+                        // A JSON string never holds a raw newline: the value was cut short, and
+                        // the next line is read afresh (JSON Lines resynchronise at a newline).
+                        self.emit(&block[seg..i], batch, units);
+                        self.reset_after_cut();
+                    }
                 }
+                continue;
             }
             let bol = std::mem::replace(&mut self.bol, false);
             if is_ws(b) {
@@ -184,9 +182,19 @@ impl Scan {
                 }
             }
             let base = u32::from(self.in_array);
-            if bol && b == b'{' && self.open && self.depth > base {
+            // Pretty-printers indent what is inside a value, so a line that starts with `{` or `[`
+            // while one is open starts a new record: the open one was cut short. In a top-level
+            // array, a `[` there, or a `{` after a whole element with no comma, means the array
+            // itself was cut short (a truncated JSON Lines array): the reader leaves it.
+            if bol && matches!(b, b'{' | b'[') && self.open && (self.depth > base || self.in_array)
+            {
+                let array_cut = self.in_array && (b == b'[' || self.depth == base);
                 self.emit(&block[seg..i], batch, units);
                 self.reset_after_cut();
+                if array_cut {
+                    self.in_array = false;
+                    self.depth = 0;
+                }
             }
             if !self.open {
                 if self.in_array {

@@ -1,6 +1,7 @@
 //! Record shapes: detected per record and normalised to the Graph `directoryAudit` shape.
 
 use super::SkipReason;
+use super::bounded;
 use serde_json::{Map, Value};
 
 /// The record shapes an export can have.
@@ -59,7 +60,8 @@ pub fn normalise(v: Value, shape: Shape) -> Result<Value, (SkipReason, String)> 
     };
     let shape = match shape {
         Shape::Auto => detect(&map).ok_or_else(|| {
-            let keys: Vec<&str> = map.keys().take(6).map(String::as_str).collect();
+            // Keys are the record's text: a 40 MB key must not be kept (nor printed) whole.
+            let keys: Vec<String> = map.keys().take(6).map(|k| clip(k, 40)).collect();
             (
                 SkipReason::UnknownShape,
                 format!(
@@ -104,7 +106,7 @@ fn detect(map: &Map<String, Value>) -> Option<Shape> {
 fn from_diagnostic(mut map: Map<String, Value>) -> Result<Value, (SkipReason, String)> {
     let mut props = match map.remove("properties") {
         Some(Value::Object(p)) => p,
-        Some(Value::String(s)) => match serde_json::from_str(&s) {
+        Some(Value::String(s)) => match bounded::parse(s.as_bytes()) {
             Ok(Value::Object(p)) => p,
             _ => {
                 return Err((
@@ -141,7 +143,7 @@ fn from_log_analytics(mut map: Map<String, Value>) -> Result<Value, (SkipReason,
             if *dynamic
                 && let Value::String(s) = &v
                 && let Ok(decoded @ (Value::Object(_) | Value::Array(_))) =
-                    serde_json::from_str::<Value>(s)
+                    bounded::parse(s.as_bytes())
             {
                 v = decoded;
             }
@@ -165,6 +167,14 @@ fn from_log_analytics(mut map: Map<String, Value>) -> Result<Value, (SkipReason,
         ));
     }
     Ok(Value::Object(out))
+}
+
+/// `s` cut to at most `max` characters (on a character boundary), marked with `…` when cut.
+pub(super) fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
 }
 
 fn json_kind(v: &Value) -> &'static str {

@@ -1,8 +1,10 @@
 //! Worker threads: a batch parsed, normalised and evaluated against every rule.
 
 use super::SkipReason;
+use super::bounded;
 use super::pack::{Pack, RecordOut};
 use super::reader::Batch;
+use super::scan::{Scan, Unit, trim};
 use super::shape::{Shape, envelope, normalise};
 use serde_json::Value;
 
@@ -40,46 +42,107 @@ impl std::fmt::Display for Pos {
 pub(super) fn work(pack: &Pack, shape: Shape, batch: Batch) -> Done {
     let mut outs = Vec::with_capacity(batch.units.len());
     for u in &batch.units {
-        let pos = Pos {
-            line: u.line,
-            element: u.element,
-        };
-        if let Some((reason, detail)) = &u.skip {
-            outs.push(Outcome::Skip {
-                position: pos.to_string(),
-                reason: *reason,
-                detail: detail.clone(),
-            });
-            continue;
-        }
-        let bytes = &batch.data[u.range.clone()];
-        let bad = |e: serde_json::Error| Outcome::Skip {
-            position: pos.to_string(),
-            reason: SkipReason::Malformed,
-            detail: malformed(&e, u.line),
-        };
-        if u.multi {
-            for v in serde_json::Deserializer::from_slice(bytes).into_iter::<Value>() {
-                match v {
-                    Ok(v) => record(pack, shape, v, pos, &mut outs),
-                    Err(e) => {
-                        outs.push(bad(e));
-                        break;
-                    }
-                }
-            }
-            continue;
-        }
-        match serde_json::from_slice::<Value>(bytes) {
-            Ok(v) => record(pack, shape, v, pos, &mut outs),
-            Err(e) => outs.push(bad(e)),
-        }
+        unit(
+            pack,
+            shape,
+            &batch.data[u.range.clone()],
+            u,
+            true,
+            &mut outs,
+        );
     }
     Done {
         seq: batch.seq,
         file: batch.file,
         outs,
     }
+}
+
+/// Parses and evaluates one unit the scanner cut. `resync_lines`: a value over several lines that
+/// does not parse is read again line by line (see [`resync`]).
+fn unit(
+    pack: &Pack,
+    shape: Shape,
+    bytes: &[u8],
+    u: &Unit,
+    resync_lines: bool,
+    outs: &mut Vec<Outcome>,
+) {
+    let pos = Pos {
+        line: u.line,
+        element: u.element,
+    };
+    if let Some((reason, detail)) = &u.skip {
+        outs.push(Outcome::Skip {
+            position: pos.to_string(),
+            reason: *reason,
+            detail: detail.clone(),
+        });
+        return;
+    }
+    let bad = |e: serde_json::Error| Outcome::Skip {
+        position: pos.to_string(),
+        reason: if bounded::over_budget(&e) {
+            SkipReason::TooLarge
+        } else {
+            SkipReason::Malformed
+        },
+        detail: malformed(&e, u.line),
+    };
+    if u.multi {
+        for v in bounded::parse_all(bytes) {
+            match v {
+                Ok(v) => record(pack, shape, v, pos, outs),
+                Err(e) => outs.push(bad(e)),
+            }
+        }
+        return;
+    }
+    match bounded::parse(bytes) {
+        Ok(v) => record(pack, shape, v, pos, outs),
+        Err(e) if resync_lines && !bounded::over_budget(&e) => {
+            match resync(pack, shape, bytes, u, outs) {
+                Some(()) => {}
+                None => outs.push(bad(e)),
+            }
+        }
+        Err(e) => outs.push(bad(e)),
+    }
+}
+
+/// A value over several lines that does not parse (a truncated line the scanner could not tell
+/// from a pretty-printed record): its first line is the broken record, and each line after it is
+/// read afresh, as JSON Lines, so the records on them are not lost. `None`: one line only.
+fn resync(
+    pack: &Pack,
+    shape: Shape,
+    bytes: &[u8],
+    u: &Unit,
+    outs: &mut Vec<Outcome>,
+) -> Option<()> {
+    let nl = memchr::memchr(b'\n', bytes)?;
+    if trim(&bytes[nl..]).is_empty() {
+        return None;
+    }
+    let first = Unit {
+        range: 0..nl,
+        line: u.line,
+        element: u.element,
+        skip: None,
+        multi: false,
+    };
+    unit(pack, shape, &bytes[..nl], &first, false, outs);
+    for (k, text) in bytes[nl + 1..].split(|b| *b == b'\n').enumerate() {
+        let mut scan = Scan::default();
+        let (mut data, mut units) = (Vec::new(), Vec::new());
+        scan.scan(text, &mut data, &mut units);
+        scan.finish(&mut data, &mut units);
+        for mut v in units {
+            v.line = u.line + 1 + k as u64;
+            unit(pack, shape, &data[v.range.clone()], &v, false, outs);
+        }
+    }
+    Some(())
 }
 
 /// serde_json's message with the position in the file instead of in the record.
@@ -117,8 +180,8 @@ fn one(
     position: impl FnOnce() -> String,
     outs: &mut Vec<Outcome>,
 ) {
-    match normalise(v, shape) {
-        Ok(mut r) => outs.push(Outcome::Record(pack.evaluate(&mut r))),
+    match normalise(v, shape).and_then(|mut r| pack.evaluate(&mut r)) {
+        Ok(r) => outs.push(Outcome::Record(r)),
         Err((reason, detail)) => outs.push(Outcome::Skip {
             position: position(),
             reason,

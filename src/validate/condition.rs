@@ -2,7 +2,7 @@
 
 use super::Ctx;
 use crate::diag::{Code, Diagnostic, did_you_mean};
-use crate::ir::{ArrayName, Case, Cmp, Cond, FieldPath, JsonStep, Op, Pred, StrOp};
+use crate::ir::{ArrayName, Case, Cmp, Cond, FieldPath, JsonStep, Op, Pred, SetDir, StrOp};
 use crate::load::raw::{RawCondition, S};
 use crate::taxonomy::{FieldType, LogSource};
 
@@ -16,6 +16,8 @@ const OPERATORS: &[&str] = &[
     "ends_with",
     "regex",
     "exists",
+    "added",
+    "removed",
     "gt",
     "gte",
     "lt",
@@ -173,6 +175,8 @@ fn op_keys(n: &RawCondition) -> impl Iterator<Item = &'static str> + '_ {
         n.ends_with.is_some(),
         n.regex.is_some(),
         n.exists.is_some(),
+        n.added.is_some(),
+        n.removed.is_some(),
         n.gt.is_some(),
         n.gte.is_some(),
         n.lt.is_some(),
@@ -391,6 +395,10 @@ fn predicate(
         }
     } else if let Some(v) = &n.exists {
         Some(Op::Exists(v.value))
+    } else if let Some(v) = &n.added {
+        set_change(cx, ls, field, json.is_empty(), SetDir::Added, v, case)
+    } else if let Some(v) = &n.removed {
+        set_change(cx, ls, field, json.is_empty(), SetDir::Removed, v, case)
     } else if let Some(v) = &n.gt {
         number(cx, Cmp::Gt, v)
     } else if let Some(v) = &n.gte {
@@ -416,6 +424,66 @@ fn predicate(
         json,
         op,
         span: cx.span(field),
+    })
+}
+
+/// `added` / `removed`: the field is the new value of a pair whose sibling `….old` holds the old
+/// value, so both sides are read from the one element the enclosing `some` binds.
+fn set_change(
+    cx: &mut Ctx,
+    ls: &LogSource,
+    field: &S<String>,
+    no_path: bool,
+    dir: SetDir,
+    v: &S<serde_json::Value>,
+    case: Case,
+) -> Option<Op> {
+    let old = field
+        .value
+        .strip_suffix(".new")
+        .map(|base| format!("{base}.old"))
+        .filter(|o| {
+            ls.fields
+                .get(o)
+                .is_some_and(|d| d.kind == FieldType::JsonText)
+        });
+    let Some(old) = old.filter(|_| !no_path) else {
+        cx.err(
+            field,
+            Code::BadPredicate,
+            format!(
+                "`added` / `removed` compare the old and new value of a change; `{}` with this path is not one",
+                field.value
+            ),
+            "use `field: modified.new` with a `json:` path to an array (the old value is read from modified.old)",
+        );
+        return None;
+    };
+    let values = match &v.value {
+        serde_json::Value::Bool(true) => Vec::new(),
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(a)
+            if !a.is_empty() && a.iter().all(serde_json::Value::is_string) =>
+        {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        }
+        _ => {
+            cx.err(
+                v,
+                Code::BadPredicate,
+                "`added` / `removed` take `true` (any element), a string or a list of strings",
+                "write `added: true` or `added: partner.example`",
+            );
+            return None;
+        }
+    };
+    Some(Op::SetChange {
+        dir,
+        old: FieldPath(old),
+        values,
+        case,
     })
 }
 

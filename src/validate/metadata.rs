@@ -95,7 +95,28 @@ pub fn check_unique(rules: &[Rule]) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     let mut ids: HashMap<&str, usize> = HashMap::new();
     let mut names: HashMap<&str, usize> = HashMap::new();
+    // Titles name the Splunk stanzas (Splunk merges two stanzas of one name, losing settings) and
+    // Sigma's DuplicateTitleIssue refuses a folder with two; compared as Splunk and a reader would.
+    let mut titles: HashMap<String, usize> = HashMap::new();
     for (i, r) in rules.iter().enumerate() {
+        let title = r.title.trim().to_lowercase();
+        if let Some(&j) = titles.get(&title) {
+            diags.push(
+                Diagnostic::error(
+                    Code::DuplicateName,
+                    format!(
+                        "rule title `{}` is already used by `{}`",
+                        r.title, rules[j].name.0
+                    ),
+                )
+                .at(r.spans.title)
+                .help(
+                    "give each rule its own title: it names the Splunk search and the Sigma rule",
+                ),
+            );
+        } else {
+            titles.insert(title, i);
+        }
         if let Some(&j) = ids.get(r.id.0.as_str()) {
             diags.push(
                 Diagnostic::error(

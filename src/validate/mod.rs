@@ -5,6 +5,7 @@ mod aggregation;
 mod condition;
 mod correlation;
 mod entities;
+mod events;
 mod metadata;
 mod output;
 mod parameters;
@@ -15,6 +16,7 @@ mod test_cases;
 pub use correlation::check_correlations;
 pub use metadata::check_unique;
 pub use shapes::is_slug;
+pub use test_cases::check_coverage;
 
 use aggregation::aggregation;
 use condition::cond;
@@ -36,6 +38,8 @@ use crate::taxonomy::LogSource;
 
 struct Ctx<'a> {
     file: FileId,
+    /// The rule file's text, to place diagnostics inside test events.
+    text: &'a str,
     logsources: &'a [LogSource],
     params: Vec<Parameter>,
     diags: Vec<Diagnostic>,
@@ -55,10 +59,12 @@ impl Ctx<'_> {
 pub fn validate<E: TestEvent>(
     raw: &RawRule<E>,
     file: FileId,
+    text: &str,
     logsources: &[LogSource],
 ) -> Result<Rule, Vec<Diagnostic>> {
     let mut cx = Ctx {
         file,
+        text,
         logsources,
         params: Vec::new(),
         diags: Vec::new(),
@@ -127,7 +133,7 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
         &raw.date,
         Code::BadMetadata,
         is_date,
-        "`date` must be a date YYYY-MM-DD",
+        "`date` must be a calendar date YYYY-MM-DD",
         "write the creation date, e.g. 2026-11-28",
     );
     let modified = raw.modified.as_ref().and_then(|m| {
@@ -136,7 +142,7 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
             m,
             Code::BadMetadata,
             is_date,
-            "`modified` must be a date YYYY-MM-DD",
+            "`modified` must be a calendar date YYYY-MM-DD",
             "write the date of the last logic change",
         )
     });
@@ -311,7 +317,7 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
     };
     let schedule = schedule(cx, raw);
     let entities = entities(cx, raw, &outputs);
-    let tests = tests(cx, raw);
+    let (tests, coverage) = tests(cx, ls, raw);
 
     Some(Rule {
         id: id?,
@@ -336,7 +342,9 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
         logic: logic?,
         spans: RuleSpans {
             id: cx.span(&raw.id),
+            status: cx.span(&raw.status),
             name: cx.span(&raw.name),
+            title: cx.span(&raw.title),
             version: cx.span(&raw.version),
             condition: logic_span,
         },
@@ -344,6 +352,7 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
         outputs,
         entities,
         tests,
+        coverage,
         file: cx.file,
     })
 }

@@ -30,8 +30,21 @@ pub(super) fn is_date(s: &str) -> bool {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return false;
     }
-    let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().ok();
-    matches!((num(0..4), num(5..7), num(8..10)), (Some(y), Some(m), Some(d)) if y >= 2000 && (1..=12).contains(&m) && (1..=31).contains(&d))
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
+    // A calendar date: `2026-02-30` would make the Sigma file unloadable (`sigma check` crashes
+    // on the whole folder).
+    matches!((num(0..4), num(5..7), num(8..10)), (Some(y), Some(m), Some(d)) if y >= 2000 && (1..=12).contains(&m) && (1..=days_in_month(y, m)).contains(&d))
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 pub(super) fn is_semver(s: &str) -> bool {
@@ -70,4 +83,37 @@ pub(super) fn is_atrm(s: &str) -> bool {
         && num.bytes().all(|b| b.is_ascii_digit())
         && !sub.is_empty()
         && sub.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_date;
+
+    #[test]
+    fn dates_are_calendar_dates() {
+        for ok in [
+            "2026-02-28",
+            "2024-02-29",
+            "2000-02-29",
+            "2026-12-31",
+            "2026-04-30",
+        ] {
+            assert!(is_date(ok), "{ok}");
+        }
+        for bad in [
+            "2026-02-30",
+            "2026-02-29",
+            "2100-02-29",
+            "2026-04-31",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-01-00",
+            "1999-01-01",
+            "2026-1-01",
+            "2026/01/01",
+            "éé-01-01xx",
+        ] {
+            assert!(!is_date(bad), "{bad}");
+        }
+    }
 }

@@ -43,6 +43,10 @@ pub const DUCKDB_KQL: Engine = Engine {
             "kql_replay.py",
             include_str!("../../tools/engines/kql_replay.py"),
         ),
+        (
+            "scheduled.py",
+            include_str!("../../tools/engines/scheduled.py"),
+        ),
         AUDITLOGS,
     ],
 };

@@ -13,7 +13,7 @@ use crate::source::SourceMap;
 use crate::{Compiled, tests_manifest};
 use install::Installed;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -37,6 +37,9 @@ pub struct Tally {
     pub check: &'static str,
     pub passed: usize,
     pub failed: usize,
+    /// Rules the engine could not run, as the pack's manifest declares (`verify.not_executable`):
+    /// neither passed nor failed, and printed.
+    pub not_executable: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -50,13 +53,18 @@ impl Report {
         self.tallies.iter().map(|t| t.passed).sum()
     }
 
-    fn add(&mut self, check: &'static str, passed: usize, failures: Vec<Failure>) {
+    pub fn not_executable(&self) -> usize {
+        self.tallies.iter().map(|t| t.not_executable.len()).sum()
+    }
+
+    fn add(&mut self, judged: Judgement) {
         self.tallies.push(Tally {
-            check,
-            passed,
-            failed: failures.len(),
+            check: judged.check,
+            passed: judged.passed,
+            failed: judged.failures.len(),
+            not_executable: judged.not_executable,
         });
-        self.failures.extend(failures);
+        self.failures.extend(judged.failures);
     }
 }
 
@@ -109,13 +117,14 @@ impl Pack {
 }
 
 /// Runs every check over the compiled pack. `splunk` holds the Splunk backend's files (name,
-/// text). Errors are problems of the machinery (a folder not writable, an engine that crashed
+/// text); `declared` the manifest's `verify.not_executable`. Errors are problems of the machinery (a folder not writable, an engine that crashed
 /// before judging), not of the pack.
 pub fn run(
     compiled: &Compiled,
     sources: &SourceMap,
     splunk: &[(String, String)],
     engines: &[Installed],
+    declared: &BTreeMap<String, BTreeSet<String>>,
 ) -> Result<Report, String> {
     let tmp = tempfile::tempdir().map_err(|e| format!("cannot create a temporary folder: {e}"))?;
     let out = tmp.path().join("out");
@@ -154,22 +163,45 @@ pub fn run(
     let mut report = Report::default();
     // The four tools are separate processes: run them side by side.
     let results = std::thread::scope(|s| {
-        let a = s.spawn(|| replay(&pack, install::DUCKDB_KQL.name, kql, "kql_replay.py"));
-        let b = s.spawn(|| replay(&pack, install::SIGMA_SQLITE.name, sigma, "sigma_replay.py"));
-        let c = s.spawn(|| kusto_language(&pack, kusto));
-        let d = s.spawn(|| sigma_check(&pack, cli));
+        let pack = &pack;
+        let replay = move |check, engine, script| {
+            let known = declared.get(check).cloned().unwrap_or_default();
+            replay(pack, check, engine, script, &known)
+        };
+        let a = s.spawn(move || replay(install::DUCKDB_KQL.name, kql, "kql_replay.py"));
+        let b = s.spawn(move || replay(install::SIGMA_SQLITE.name, sigma, "sigma_replay.py"));
+        let c = s.spawn(move || kusto_language(pack, kusto));
+        let d = s.spawn(move || sigma_check(pack, cli));
         [a, b, c, d].map(|h| h.join().expect("a check thread panicked"))
     });
     for r in results {
-        let (check, passed, failures) = r?;
-        report.add(check, passed, failures);
+        report.add(r?);
     }
     let (passed, failures) = spl_checks(&pack, compiled, &backend)?;
-    report.add("spl", passed, failures);
+    report.add(Judgement::new("spl", passed, failures));
     Ok(report)
 }
 
-type Judged = Result<(&'static str, usize, Vec<Failure>), String>;
+/// What one tool judged.
+struct Judgement {
+    check: &'static str,
+    passed: usize,
+    failures: Vec<Failure>,
+    not_executable: Vec<String>,
+}
+
+impl Judgement {
+    fn new(check: &'static str, passed: usize, failures: Vec<Failure>) -> Judgement {
+        Judgement {
+            check,
+            passed,
+            failures,
+            not_executable: Vec::new(),
+        }
+    }
+}
+
+type Judged = Result<Judgement, String>;
 
 fn spawn(cmd: &mut Command) -> Result<Output, String> {
     cmd.output()
@@ -183,15 +215,22 @@ fn tail(out: &Output) -> String {
     lines[lines.len().saturating_sub(5)..].join(" | ")
 }
 
-/// A replay harness (tools/engines): one JSON verdict per line.
-fn replay(pack: &Pack, check: &'static str, engine: &Installed, script: &str) -> Judged {
+/// A replay harness (tools/engines): one JSON verdict per line. `declared`: the rules the
+/// manifest says this engine cannot run.
+fn replay(
+    pack: &Pack,
+    check: &'static str,
+    engine: &Installed,
+    script: &str,
+    declared: &BTreeSet<String>,
+) -> Judged {
     let out = spawn(
         Command::new(engine.python())
             .arg(engine.file(script))
             .arg(&pack.manifest)
             .arg(&pack.out),
     )?;
-    let (mut passed, mut failures) = (0, Vec::new());
+    let (mut passed, mut failures, mut not_executable) = (0, Vec::new(), Vec::new());
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
             continue;
@@ -201,7 +240,21 @@ fn replay(pack: &Pack, check: &'static str, engine: &Installed, script: &str) ->
             continue;
         }
         let name = v["rule"].as_str();
-        let mut f = pack.failure(check, name, v["message"].as_str().unwrap_or("").into());
+        let mut message = v["message"].as_str().unwrap_or("").to_string();
+        if v["executable"] == false {
+            match name {
+                Some(n) if declared.contains(n) => {
+                    not_executable.push(n.to_string());
+                    continue;
+                }
+                _ => message.push_str(&format!(
+                    "; if the engine cannot run this construct, list the rule under \
+                     verify.not_executable.{check} in rulepack.yml (the KQL is still parsed by \
+                     Kusto.Language)"
+                )),
+            }
+        }
+        let mut f = pack.failure(check, name, message);
         f.test = v["test"].as_str().map(String::from);
         f.line = v["line"].as_u64().map(|l| l as usize);
         failures.push(f);
@@ -213,7 +266,24 @@ fn replay(pack: &Pack, check: &'static str, engine: &Installed, script: &str) ->
             format!("the harness stopped ({}): {}", out.status, tail(&out)),
         ));
     }
-    Ok((check, passed, failures))
+    for name in declared.iter().filter(|n| !not_executable.contains(n)) {
+        let why = if pack.rule(name).is_some() {
+            "it ran: remove it from the list"
+        } else {
+            "the pack has no rule of that name: remove it from the list"
+        };
+        failures.push(pack.failure(
+            check,
+            Some(name),
+            format!("listed under verify.not_executable.{check} in rulepack.yml, but {why}"),
+        ));
+    }
+    Ok(Judgement {
+        check,
+        passed,
+        failures,
+        not_executable,
+    })
 }
 
 /// Kusto.Language over every KQL file: `FILE:LINE:COL: error CODE: message` lines.
@@ -221,7 +291,7 @@ fn kusto_language(pack: &Pack, engine: &Installed) -> Judged {
     let check = install::KUSTO.name;
     let files = pack.files("sentinel", ".kql");
     if files.is_empty() {
-        return Ok((check, 0, Vec::new()));
+        return Ok(Judgement::new(check, 0, Vec::new()));
     }
     let out = spawn(
         Command::new("node")
@@ -252,7 +322,7 @@ fn kusto_language(pack: &Pack, engine: &Installed) -> Judged {
             format!("check-kql failed ({}): {}", out.status, tail(&out)),
         ));
     }
-    Ok((check, files.len() - bad.len(), failures))
+    Ok(Judgement::new(check, files.len() - bad.len(), failures))
 }
 
 /// `sigma check` over the Sigma folder; each error or issue line names the files it is about.
@@ -265,7 +335,7 @@ fn sigma_check(pack: &Pack, engine: &Installed) -> Judged {
         .filter(|(rel, _)| pack.owners.contains_key(rel))
         .collect();
     if files.is_empty() {
-        return Ok((check, 0, Vec::new()));
+        return Ok(Judgement::new(check, 0, Vec::new()));
     }
     // sigma-cli's console script has its venv's path in its first line; the venv was moved into
     // place after installing, so the CLI is started through the interpreter instead.
@@ -312,7 +382,7 @@ fn sigma_check(pack: &Pack, engine: &Installed) -> Judged {
             ),
         ));
     }
-    Ok((check, files.len() - bad.len(), failures))
+    Ok(Judgement::new(check, files.len() - bad.len(), failures))
 }
 
 fn spl_checks(

@@ -64,15 +64,84 @@ pub fn within<T: Send + 'static>(
     }
 }
 
-/// Names under `dir` (not recursive) that a build or package left behind: staging, old-output
-/// and temporary folders.
+/// Names under `dir` (not recursive) that a build or package left behind: staging and
+/// old-output folders.
 pub fn strays(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with(".rulepack-") || n.starts_with(".tmp"))
+                .filter(|n| n.starts_with(".rulepack-"))
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Runs a command with a time limit; a command still running at the limit is killed and the
+/// test fails, naming it.
+pub fn run_for(cmd: &mut std::process::Command, limit: Duration) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    // Drain both pipes on threads, so a chatty child cannot block on a full pipe.
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} hung for {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// Every path under `dir` with its bytes (folders as `None`), links not followed: a snapshot
+/// to compare a tree before and after a command.
+pub fn tree(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Option<Vec<u8>>> {
+    let mut out = std::collections::BTreeMap::new();
+    fn walk(
+        root: &Path,
+        dir: &Path,
+        out: &mut std::collections::BTreeMap<std::path::PathBuf, Option<Vec<u8>>>,
+    ) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_path_buf();
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            if meta.is_dir() {
+                out.insert(rel, None);
+                walk(root, &p, out);
+            } else if meta.is_file() {
+                out.insert(rel, Some(std::fs::read(&p).unwrap()));
+            } else {
+                out.insert(rel, Some(b"<special>".to_vec()));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out
 }

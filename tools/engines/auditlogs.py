@@ -86,13 +86,15 @@ def replay_args(doc):
     return args, json.loads(args.manifest.read_text(encoding="utf-8"))
 
 
-def verdict(rule, test, ok, message):
+def verdict(rule, test, ok, message, executable=True):
     """One JSON line per judged test (or per rule when `test` is None), read by `rulepack verify`,
-    which counts, positions and prints them."""
+    which counts, positions and prints them. `executable=False`: the engine cannot run the rule
+    at all; verify fails it unless the pack's manifest declares it."""
     print(json.dumps({
         "rule": rule["name"],
         "test": test["name"] if test else None,
         "line": test["line"] if test else None,
         "ok": ok,
+        "executable": executable,
         "message": message,
     }), flush=True)

@@ -22,7 +22,16 @@ import duckdb_kql
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "engines"))
-from kql_replay import load  # noqa: E402
+from auditlogs import to_row  # noqa: E402
+from scheduled import connect  # noqa: E402
+
+
+def load(events):
+    """The events as an AuditLogs table. pySigma's KQL has no time filter and no
+    ingestion_time(), so every event is visible, as in one run that sees them all."""
+    con = connect([(to_row(event), None) for event in events])
+    con.execute("CREATE VIEW AuditLogs AS SELECT * FROM AllLogs")
+    return con
 
 ENGINE = "pysigma-kusto+duckdb-kql"
 

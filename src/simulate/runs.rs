@@ -1,0 +1,269 @@
+//! The schedule semantics of docs/semantics.md ("Running on a schedule") applied to matches:
+//! which run reports each record, window, pair or absence, and which are lost to lateness.
+//!
+//! Nothing is rescanned per run. Every alert's run follows from its own records' times: a
+//! single-record match is decided when it is read, an aggregation keeps one counter per (group,
+//! window), and a correlation keeps, per key, the times of its stage matches until the end.
+
+use crate::replay::pack::{MatchKind, Pack};
+use crate::schedule::{PackSettings, RunBounds, RunKind};
+use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
+
+/// One alert: the run that raises it and what it is about.
+pub(crate) struct Alert {
+    pub rule: usize,
+    /// Run time, seconds since the epoch.
+    pub run: i64,
+    /// Index of the record the alert is about (the first record of an aggregation window).
+    pub record: u64,
+    /// The anchor's event time (a window's start for an aggregation).
+    pub time: i64,
+    pub ingested: Option<i64>,
+    pub entities: Map<String, Value>,
+}
+
+/// A record as the simulator sees it: its position, event and ingestion times.
+#[derive(Clone, Copy)]
+pub(crate) struct Stamp {
+    pub index: u64,
+    pub t: i64,
+    pub i: i64,
+}
+
+struct Cell {
+    count: u32,
+    distinct: HashSet<String>,
+    record: u64,
+}
+
+struct StageRec {
+    s: Stamp,
+    entities: Map<String, Value>,
+}
+
+#[derive(Default)]
+struct KeyState {
+    firsts: Vec<StageRec>,
+    thens: Vec<StageRec>,
+}
+
+pub(crate) struct Runs<'p> {
+    pack: &'p Pack<'p>,
+    bounds: Vec<RunBounds>,
+    pub alerts: Vec<Alert>,
+    /// Per rule: matches no run reported because they arrived too late.
+    pub lost: Vec<u64>,
+    aggs: HashMap<(usize, Vec<String>, i64), Cell>,
+    corr: Vec<HashMap<String, KeyState>>,
+}
+
+/// The run that covers instant `x`: runs are at multiples of `f` seconds and a run at T covers
+/// (T − F, T].
+fn covering_run(x: i64, f: i64) -> i64 {
+    (x + f - 1).div_euclid(f) * f
+}
+
+impl<'p> Runs<'p> {
+    pub fn new(pack: &'p Pack<'p>, settings: &PackSettings) -> Runs<'p> {
+        let bounds = pack
+            .rules
+            .iter()
+            .map(|r| RunBounds::of(r.rule, settings))
+            .collect();
+        Runs {
+            pack,
+            bounds,
+            alerts: Vec::new(),
+            lost: vec![0; pack.rules.len()],
+            aggs: HashMap::new(),
+            corr: (0..pack.rules.len()).map(|_| HashMap::new()).collect(),
+        }
+    }
+
+    fn secs(&self, rule: usize) -> (i64, i64, i64) {
+        let b = self.bounds[rule];
+        (
+            b.frequency as i64 * 60,
+            b.delay as i64 * 60,
+            b.window as i64 * 60,
+        )
+    }
+
+    /// Takes one record's match for one rule.
+    pub fn add(&mut self, rule: usize, s: Stamp, kind: MatchKind) {
+        let (f, d, w) = self.secs(rule);
+        let pr = &self.pack.rules[rule];
+        match kind {
+            MatchKind::Each(values) => {
+                let run = covering_run(s.i, f);
+                if s.t > run - f - d {
+                    self.alerts.push(Alert {
+                        rule,
+                        run,
+                        record: s.index,
+                        time: s.t,
+                        ingested: Some(s.i),
+                        entities: crate::replay::hit::entity_map(pr, values),
+                    });
+                } else {
+                    self.lost[rule] += 1;
+                }
+            }
+            MatchKind::Aggregation { key, distinct, .. } => {
+                let start = s.t.div_euclid(w) * w;
+                if s.i > covering_run(start + w + d, f) {
+                    self.lost[rule] += 1;
+                    return;
+                }
+                let cell = self.aggs.entry((rule, key, start)).or_insert(Cell {
+                    count: 0,
+                    distinct: HashSet::new(),
+                    record: s.index,
+                });
+                cell.count += 1;
+                cell.record = cell.record.min(s.index);
+                if let Some(v) = distinct {
+                    cell.distinct.insert(v);
+                }
+            }
+            MatchKind::Correlation {
+                key: Some(key),
+                first,
+                then,
+                entities,
+                ..
+            } => {
+                let state = self.corr[rule].entry(key).or_default();
+                let rec = || StageRec {
+                    s,
+                    entities: crate::replay::hit::entity_map(pr, entities.clone()),
+                };
+                if first.is_some() {
+                    state.firsts.push(rec());
+                }
+                if then {
+                    state.thens.push(rec());
+                }
+            }
+            MatchKind::Correlation { key: None, .. } => {}
+        }
+    }
+
+    /// Decides the aggregation windows and correlations once every record has been read.
+    pub fn finish(&mut self) {
+        let aggs = std::mem::take(&mut self.aggs);
+        for ((rule, key, start), cell) in aggs {
+            let (f, d, w) = self.secs(rule);
+            let pr = &self.pack.rules[rule];
+            let Some(a) = pr.rule.aggregation() else {
+                continue;
+            };
+            let value = if a.field.is_some() {
+                cell.distinct.len() as u32
+            } else {
+                cell.count
+            };
+            if value < a.threshold {
+                continue;
+            }
+            let mut entities: Map<String, Value> = pr
+                .group
+                .iter()
+                .zip(key)
+                .map(|((col, _), v)| (col.clone(), Value::String(v)))
+                .collect();
+            entities.insert("count".into(), Value::from(value));
+            self.alerts.push(Alert {
+                rule,
+                run: covering_run(start + w + d, f),
+                record: cell.record,
+                time: start,
+                ingested: None,
+                entities,
+            });
+        }
+        let corr = std::mem::take(&mut self.corr);
+        for (rule, keys) in corr.into_iter().enumerate() {
+            let kind = self.bounds[rule].kind;
+            for (_, mut state) in keys {
+                state.firsts.sort_by_key(|r| r.s.t);
+                match kind {
+                    RunKind::Sequence => self.sequence(rule, state),
+                    RunKind::Absence => self.absence(rule, state),
+                    RunKind::Single | RunKind::Aggregation => {}
+                }
+            }
+        }
+        self.alerts
+            .sort_by_key(|a| (a.run, a.rule, a.time, a.record));
+    }
+
+    /// A `then` record is reported by the run covering the later of its own ingestion and the
+    /// earliest ingestion of a matching `first` record, if its event time is then at most F + D
+    /// old.
+    fn sequence(&mut self, rule: usize, state: KeyState) {
+        let (f, d, w) = self.secs(rule);
+        for r in state.thens {
+            let lo = state.firsts.partition_point(|x| x.s.t < r.s.t - w);
+            let hi = state.firsts.partition_point(|x| x.s.t <= r.s.t);
+            let Some(first_i) = state.firsts[lo..hi].iter().map(|x| x.s.i).min() else {
+                continue;
+            };
+            let run = covering_run(r.s.i.max(first_i), f);
+            if r.s.t > run - f - d {
+                self.alerts.push(Alert {
+                    rule,
+                    run,
+                    record: r.s.index,
+                    time: r.s.t,
+                    ingested: Some(r.s.i),
+                    entities: r.entities,
+                });
+            } else {
+                self.lost[rule] += 1;
+            }
+        }
+    }
+
+    /// A `first` record is judged by the run covering its window's end plus the delay: it
+    /// alerts when no `then` record of its key within the window was ingested by that run.
+    fn absence(&mut self, rule: usize, state: KeyState) {
+        let (f, d, w) = self.secs(rule);
+        for first in state.firsts {
+            let run = covering_run(first.s.t + w + d, f);
+            if first.s.i > run {
+                self.lost[rule] += 1;
+                continue;
+            }
+            let followed = state
+                .thens
+                .iter()
+                .any(|x| x.s.t >= first.s.t && x.s.t <= first.s.t + w && x.s.i <= run);
+            if !followed {
+                self.alerts.push(Alert {
+                    rule,
+                    run,
+                    record: first.s.index,
+                    time: first.s.t,
+                    ingested: Some(first.s.i),
+                    entities: first.entities,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covering_run;
+
+    #[test]
+    fn a_run_covers_the_instants_since_the_previous_one() {
+        assert_eq!(covering_run(3600, 3600), 3600);
+        assert_eq!(covering_run(3601, 3600), 7200);
+        assert_eq!(covering_run(1, 3600), 3600);
+        assert_eq!(covering_run(0, 3600), 0);
+        assert_eq!(covering_run(-1, 3600), 0);
+    }
+}
