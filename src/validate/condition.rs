@@ -7,7 +7,7 @@ use crate::load::raw::{RawCondition, S};
 use crate::taxonomy::{FieldType, LogSource};
 
 const NODE_KEYS: &str = "all, any, not, some (+ where), field (+ one operator)";
-const OPERATORS: &[&str] = &[
+pub(crate) const OPERATORS: &[&str] = &[
     "equals",
     "one_of",
     "in_parameter",

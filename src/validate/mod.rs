@@ -13,6 +13,8 @@ mod schedule;
 mod shapes;
 mod test_cases;
 
+// The operator keys of a predicate: the schema (`rulepack schema`) states them as the validator does.
+pub(crate) use condition::OPERATORS;
 pub use correlation::check_correlations;
 pub use metadata::check_unique;
 pub use shapes::is_slug;
