@@ -109,8 +109,14 @@ pub enum Command {
         #[arg(long)]
         dist: Option<PathBuf>,
     },
-    /// Print the JSON Schema (draft-07) of the rule format.
-    Schema,
+    /// Print the JSON Schema (draft-07) of the rule format, for editors: `field:` and `some:`
+    /// list the log sources' names.
+    Schema {
+        /// Your own templates: log sources here add their fields (same layout as `rulepack
+        /// templates export` writes).
+        #[arg(long)]
+        templates: Option<PathBuf>,
+    },
     /// The shipped templates and log sources.
     Templates {
         #[command(subcommand)]

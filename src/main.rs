@@ -76,10 +76,7 @@ fn main() -> ExitCode {
     on_interrupt();
     let pack = cli.pack.as_deref();
     let result = match cli.command {
-        Command::Schema => {
-            print_out(&rulepack::schema::rule_schema());
-            return ExitCode::SUCCESS;
-        }
+        Command::Schema { templates } => return schema(templates),
         Command::Templates {
             command: TemplatesCommand::Export { dir, force },
         } => return export_templates(&dir, force),
@@ -129,6 +126,18 @@ fn main() -> ExitCode {
         }
     };
     result.unwrap_or_else(|code| code)
+}
+
+/// The rule schema, its field names from the shipped log sources and the overlay's.
+fn schema(templates: Option<PathBuf>) -> ExitCode {
+    let mut sources = SourceMap::default();
+    match rulepack::load_logsources(&Templates::new(templates), &mut sources) {
+        Ok(logsources) => {
+            print_out(&rulepack::schema::rule_schema(&logsources));
+            ExitCode::SUCCESS
+        }
+        Err(diags) => fail(&diags, &sources, Format::Human),
+    }
 }
 
 fn export_templates(dir: &Path, force: bool) -> ExitCode {

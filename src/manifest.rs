@@ -286,7 +286,10 @@ fn text_problem(v: &str, what: &str) -> Option<String> {
     } else if v.contains('\n') || v.contains('\r') {
         Some(format!("`{what}` spans several lines"))
     } else {
-        None
+        // The same policy as rule text (docs/rule-format.md, "Text and control characters").
+        v.chars()
+            .find(|c| c.is_control() && *c != '\t')
+            .map(|c| format!("`{what}` holds the control character U+{:04X}", c as u32))
     }
 }
 
@@ -331,6 +334,14 @@ mod tests {
             "é",
         ] {
             assert!(app_id_problem(bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn texts_are_one_line_without_control_characters() {
+        assert_eq!(text_problem("a\tb \\ é", "author"), None);
+        for bad in ["", " ", "a\nb", "a\rb", "a\u{1}", "a\u{7f}", "\u{9b}x"] {
+            assert!(text_problem(bad, "author").is_some(), "{bad:?}");
         }
     }
 

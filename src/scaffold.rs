@@ -47,12 +47,13 @@ pub fn init(dir: &Path, name: Option<&str>, author: Option<&str>) -> Result<Vec<
     );
     let rule_path = dir.join("rules").join(format!("{EXAMPLE}.yml"));
     let lock_text = lock_for(&rule_path, &rule).map_err(|e| format!("internal: {e}"))?;
+    let schema = shipped_schema().map_err(|e| format!("internal: {e}"))?;
     let files: Vec<(PathBuf, String)> = vec![
         (dir.join(manifest::FILE), manifest_text),
         (rule_path, rule),
         (dir.join("rules").join(lock::FILE), lock_text),
         (dir.join(".gitignore"), GITIGNORE.to_string()),
-        (dir.join(SCHEMA_FILE), crate::schema::rule_schema()),
+        (dir.join(SCHEMA_FILE), schema),
         (
             dir.join(".vscode/settings.json"),
             VSCODE_SETTINGS.to_string(),
@@ -103,6 +104,14 @@ fn git_user() -> String {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "your team".to_string())
+}
+
+/// The rule schema `rulepack schema` prints without an overlay: the shipped log sources' fields.
+fn shipped_schema() -> Result<String, String> {
+    let mut sources = SourceMap::default();
+    let logsources = crate::load_logsources(&Templates::default(), &mut sources)
+        .map_err(|ds| format!("{} problem(s) in the shipped log sources", ds.len()))?;
+    Ok(crate::schema::rule_schema(&logsources))
 }
 
 /// The lock of a pack whose only rule is `text`, as `rulepack lock` would write it.

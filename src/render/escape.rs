@@ -151,6 +151,19 @@ pub fn yaml_string(s: &str) -> String {
     }
 }
 
+/// Free text as a one-line .conf value (titles, descriptions, labels): every run of whitespace
+/// and control characters (line breaks of every kind included) becomes one space, and a final
+/// backslash, which Splunk would read as "the value continues on the next line", is followed by
+/// ` .`. Trailing spaces would not help: Splunk and ksconf trim them before looking.
+pub fn conf_text(s: &str) -> String {
+    let t = s
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if t.ends_with('\\') { t + " ." } else { t }
+}
+
 /// A .conf setting value over several lines: each line but the last ends with ` \` (Splunk's
 /// continuation). A line that itself ends in a backslash would swallow the line break (and
 /// trailing whitespace is not kept), so such a value is refused rather than silently joined.
@@ -208,6 +221,14 @@ mod tests {
         let re = regex::Regex::new(&format!("^{}$", regex_escape(hostile))).unwrap();
         assert!(re.is_match(hostile));
         assert!(!re.is_match("aXb*c?(d)[e]{f}|g^h$i\\j#EXT#\nk"));
+    }
+
+    #[test]
+    fn conf_text_is_one_line_without_a_final_backslash() {
+        assert_eq!(conf_text("  a\r\nb\u{2028}c\u{1}d  "), "a b c d");
+        assert_eq!(conf_text("x \\ "), "x \\ .");
+        assert_eq!(conf_text("x\\\\\n"), "x\\\\ .");
+        assert_eq!(conf_text("x\\\nk = v"), "x\\ k = v");
     }
 
     #[test]

@@ -813,6 +813,9 @@ fn register_filters(tera: &mut Tera) {
     tera.register_filter("json", |v: tera::Value, _: Kwargs, _: &State| {
         serde_json::to_string(&v).unwrap_or_default()
     });
+    tera.register_filter("conf_text", |s: &str, _: Kwargs, _: &State| {
+        escape::conf_text(s)
+    });
     tera.register_filter("conf_value", |s: &str, _: Kwargs, _: &State| {
         escape::conf_value(s).map_err(tera::Error::message)
     });

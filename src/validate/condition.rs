@@ -1,13 +1,13 @@
 //! A rule's condition: nodes, predicates and JSON paths, checked against the log source.
 
-use super::Ctx;
+use super::{Ctx, text};
 use crate::diag::{Code, Diagnostic, did_you_mean};
 use crate::ir::{ArrayName, Case, Cmp, Cond, FieldPath, JsonStep, Op, Pred, SetDir, StrOp};
 use crate::load::raw::{RawCondition, S};
 use crate::taxonomy::{FieldType, LogSource};
 
 const NODE_KEYS: &str = "all, any, not, some (+ where), field (+ one operator)";
-const OPERATORS: &[&str] = &[
+pub(crate) const OPERATORS: &[&str] = &[
     "equals",
     "one_of",
     "in_parameter",
@@ -280,6 +280,9 @@ fn predicate(
             );
             return None;
         }
+        if !text::value_ok(cx, v, &v.value) {
+            return None;
+        }
         Some(Op::Str {
             op,
             values: vec![v.value.clone()],
@@ -332,6 +335,9 @@ fn predicate(
             );
             return None;
         }
+        if !list.value.iter().all(|v| text::value_ok(cx, v, &v.value)) {
+            return None;
+        }
         Some(Op::Str {
             op: StrOp::Equals,
             values: list.value.iter().map(|v| v.value.clone()).collect(),
@@ -375,6 +381,9 @@ fn predicate(
     } else if let Some(v) = &n.ends_with {
         str_op(cx, StrOp::EndsWith, v)
     } else if let Some(v) = &n.regex {
+        if !text::value_ok(cx, v, &v.value) {
+            return None;
+        }
         match regex::Regex::new(&v.value) {
             Ok(_) => Some(Op::Regex {
                 pattern: v.value.clone(),
@@ -479,6 +488,9 @@ fn set_change(
             return None;
         }
     };
+    if !values.iter().all(|s| text::value_ok(cx, v, s)) {
+        return None;
+    }
     Some(Op::SetChange {
         dir,
         old: FieldPath(old),

@@ -25,7 +25,9 @@ pub(super) fn check(
 
 pub(super) fn nonempty(cx: &mut Ctx, v: &S<String>, max: usize) -> Option<String> {
     let t = v.value.trim();
-    if t.is_empty() {
+    if !super::text::text_ok(cx, v) {
+        None
+    } else if t.is_empty() {
         cx.err(
             v,
             Code::BadMetadata,

@@ -12,7 +12,10 @@ mod parameters;
 mod schedule;
 mod shapes;
 mod test_cases;
+mod text;
 
+// The operator keys of a predicate: the schema (`rulepack schema`) states them as the validator does.
+pub(crate) use condition::OPERATORS;
 pub use correlation::check_correlations;
 pub use metadata::check_unique;
 pub use shapes::is_slug;
@@ -232,6 +235,9 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
             )
         })
         .collect();
+    for f in &raw.falsepositives {
+        text::text_ok(cx, f);
+    }
     let falsepositives = raw.falsepositives.iter().map(|f| f.value.clone()).collect();
     // `build` blanks the tests section before parsing; the names are checked whenever it is read.
     let sigma_over_matches =

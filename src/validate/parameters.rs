@@ -1,7 +1,7 @@
 //! A rule's parameters: named value lists that `in_parameter` conditions refer to.
 
-use super::Ctx;
 use super::shapes::is_slug;
+use super::{Ctx, text};
 use crate::diag::Code;
 use crate::load::raw::{RawRule, TestEvent};
 use crate::model::*;
@@ -16,6 +16,13 @@ pub(super) fn parameters<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Vec<Pa
                 format!("parameter name `{name}` is not a plain name"),
                 "use 3-60 characters of a-z, 0-9 and _, starting with a letter",
             );
+            continue;
+        }
+        let mut clean = text::text_ok(cx, &p.value.description);
+        for v in &p.value.values.value {
+            clean &= text::value_ok(cx, v, &v.value);
+        }
+        if !clean {
             continue;
         }
         if p.value.values.value.is_empty() {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fuzz;
+pub mod real;
 
 use rulepack::source::SourceMap;
 use rulepack::templates::Templates;
