@@ -117,6 +117,21 @@ pub enum Command {
         #[arg(long)]
         templates: Option<PathBuf>,
     },
+    /// Judge the pack with engines rulepack does not control: every test through duckdb-kql
+    /// (KQL) and pySigma's SQLite backend (Sigma), Kusto.Language over every KQL file,
+    /// `sigma check` over every Sigma file, structural checks over every SPL search. The pinned
+    /// engines install on first use.
+    Verify {
+        #[command(flatten)]
+        input: Input,
+        /// The engines folder [default: $RULEPACK_ENGINES, else $XDG_CACHE_HOME/rulepack/engines,
+        /// else ~/.cache/rulepack/engines].
+        #[arg(long, value_name = "DIR")]
+        engines: Option<PathBuf>,
+        /// Install the engines and stop (to prepare a cache, e.g. for offline use or CI).
+        #[arg(long)]
+        install_only: bool,
+    },
     /// The shipped templates and log sources.
     Templates {
         #[command(subcommand)]

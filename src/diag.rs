@@ -264,14 +264,14 @@ pub fn render_github(d: &Diagnostic, sources: &SourceMap) -> String {
 
 /// A workflow command's message, escaped as GitHub's runner unescapes it, so no text of a rule
 /// (or of a file name) can end the command and start another.
-fn github_data(s: &str) -> String {
+pub fn github_data(s: &str) -> String {
     s.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }
 
 /// A workflow command's property value: as data, and `:` and `,` that would end the property.
-fn github_property(s: &str) -> String {
+pub fn github_property(s: &str) -> String {
     github_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 

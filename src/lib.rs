@@ -24,6 +24,7 @@ pub mod source;
 pub mod taxonomy;
 pub mod templates;
 pub mod validate;
+pub mod verify;
 pub mod write;
 
 use diag::{Code, Diagnostic};

@@ -16,6 +16,7 @@ use std::process::ExitCode;
 const EXIT_RULE_ERRORS: u8 = 1;
 const EXIT_STALE: u8 = 3;
 const EXIT_IO: u8 = 4;
+const EXIT_ENGINES: u8 = 5;
 
 /// Inputs at least this large get a progress bar (when stderr is a terminal).
 const PROGRESS_BYTES: u64 = 64 << 20;
@@ -83,6 +84,11 @@ fn main() -> ExitCode {
         Command::Init { dir, name, author } => {
             return init(&dir, name.as_deref(), author.as_deref());
         }
+        Command::Verify {
+            install_only: true,
+            engines,
+            ..
+        } => return install_engines(engines.as_deref()).map_or_else(|c| c, |_| ExitCode::SUCCESS),
         Command::Replay {
             events,
             parse_only: true,
@@ -121,6 +127,9 @@ fn main() -> ExitCode {
             Pack::open(pack, &input).map(|p| package(p, out, dist))
         }
         Command::Check { input } => Pack::open(pack, &input).map(check),
+        Command::Verify { input, engines, .. } => {
+            Pack::open(pack, &input).map(|p| verify(p, engines.as_deref()))
+        }
         Command::Build { input, out, check } => {
             Pack::open(pack, &input).map(|p| build(p, out, check))
         }
@@ -493,6 +502,111 @@ fn replay(mut p: Pack, events: &[PathBuf], shape: ShapeArg, workers: Option<usiz
             ExitCode::from(EXIT_IO)
         }
     }
+}
+
+/// The engines of `verify`, installed unless they are (progress on stderr).
+fn install_engines(
+    engines: Option<&Path>,
+) -> Result<Vec<rulepack::verify::install::Installed>, ExitCode> {
+    use rulepack::verify;
+    let installed = verify::install::root(engines).and_then(|root| {
+        let installed = verify::install_all(&root)?;
+        eprintln!("{} engines ready in {}", installed.len(), root.display());
+        Ok(installed)
+    });
+    installed.map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_ENGINES)
+    })
+}
+
+fn verify(mut p: Pack, engines: Option<&Path>) -> ExitCode {
+    use rulepack::verify::{self, Style};
+    let installed = match install_engines(engines) {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
+    let compiled = match compile(&p.paths, &mut p.sources, TestEvents::Keep, LockPolicy::Edit) {
+        Ok(c) => c,
+        Err(diags) => return p.fail(&diags),
+    };
+    p.report(&compiled.warnings);
+    let splunk = match splunk_files(&p.paths.templates) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_IO);
+        }
+    };
+    let declared = &p.paths.manifest.not_executable;
+    let report = match verify::run(&compiled, &p.sources, &splunk, &installed, declared) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_ENGINES);
+        }
+    };
+    let style = match p.format {
+        Format::Human => Style::Human,
+        Format::Json => Style::Json,
+        Format::Github => Style::Github,
+    };
+    let mut out = std::io::stdout().lock();
+    for f in &report.failures {
+        let _ = writeln!(out, "{}", verify::render(f, style));
+    }
+    for t in &report.tallies {
+        let _ = write!(out, "{}: {} passed, {} failed", t.check, t.passed, t.failed);
+        if !t.not_executable.is_empty() {
+            let _ = write!(
+                out,
+                " (not executable, as rulepack.yml declares: {})",
+                t.not_executable.join(", ")
+            );
+        }
+        let _ = writeln!(out);
+    }
+    let _ = write!(
+        out,
+        "{} passed, {} failed",
+        report.passed(),
+        report.failures.len()
+    );
+    match report.not_executable() {
+        0 => {}
+        n => {
+            let _ = write!(out, ", {n} not executable (declared)");
+        }
+    }
+    let _ = writeln!(out);
+    if report.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_RULE_ERRORS)
+    }
+}
+
+/// The Splunk backend's files (name, text): the shipped ones, an overlay's replacing them by name.
+fn splunk_files(templates: &Templates) -> Result<Vec<(String, String)>, String> {
+    let mut files = std::collections::BTreeMap::new();
+    for (path, text) in rulepack::templates::SHIPPED {
+        if let Some(name) = path.strip_prefix("splunk/") {
+            files.insert(name.to_string(), (*text).to_string());
+        }
+    }
+    if let Some(dir) = templates.overlay.as_ref().map(|o| o.join("splunk"))
+        && let Ok(entries) = std::fs::read_dir(&dir)
+    {
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_file() {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+                files.insert(e.file_name().to_string_lossy().into_owned(), text);
+            }
+        }
+    }
+    Ok(files.into_iter().collect())
 }
 
 /// Ctrl-C or SIGTERM removes this process's staging folders before it exits, so an interrupted

@@ -12,6 +12,7 @@ use crate::model::Duration;
 use crate::schedule::PackSettings;
 use crate::source::{FileId, SourceMap};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 pub const FILE: &str = "rulepack.yml";
@@ -29,6 +30,25 @@ struct RawManifest {
     schedule: Option<RawSchedule>,
     #[serde(default)]
     deploy: Option<RawDeploy>,
+    #[serde(default)]
+    verify: Option<RawVerify>,
+}
+
+/// `rulepack verify`'s declared engine gaps (docs/rule-format.md, "The pack").
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVerify {
+    not_executable: RawNotExecutable,
+}
+
+/// One list per replay engine (`REPLAY_ENGINES`); an unknown engine is an unknown key.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotExecutable {
+    #[serde(rename = "duckdb-kql", default)]
+    duckdb_kql: Vec<S<String>>,
+    #[serde(rename = "sigma-sqlite", default)]
+    sigma_sqlite: Vec<S<String>>,
 }
 
 /// docs/semantics.md, "Running on a schedule".
@@ -71,7 +91,14 @@ pub struct Manifest {
     pub sentinel: SentinelPack,
     /// `schedule.max_ingestion_delay` (default 10m) and `deploy.enabled` (default false).
     pub settings: PackSettings,
+    /// `verify.not_executable`: replay engine → the rules it is known not to run. `rulepack
+    /// verify` fails a rule an engine cannot run unless it is listed here, and a listed rule that
+    /// runs, so the list stays true.
+    pub not_executable: BTreeMap<String, BTreeSet<String>>,
 }
+
+/// The replay engines of `rulepack verify`, the keys of `verify.not_executable`.
+pub const REPLAY_ENGINES: [&str; 2] = ["duckdb-kql", "sigma-sqlite"];
 
 #[derive(Clone, Debug, Serialize)]
 pub struct SplunkApp {
@@ -180,11 +207,22 @@ fn validate(raw: RawManifest, file: FileId) -> Result<Manifest, Vec<Diagnostic>>
     if let Some(d) = &raw.deploy {
         settings.deploy_enabled = d.enabled.value;
     }
+    let mut not_executable = BTreeMap::new();
+    if let Some(v) = raw.verify {
+        let lists = [v.not_executable.duckdb_kql, v.not_executable.sigma_sqlite];
+        for (engine, rules) in REPLAY_ENGINES.iter().zip(lists) {
+            let names: BTreeSet<String> = rules.into_iter().map(|r| r.value).collect();
+            if !names.is_empty() {
+                not_executable.insert(engine.to_string(), names);
+            }
+        }
+    }
     if !diags.is_empty() {
         return Err(diags);
     }
     Ok(Manifest {
         settings,
+        not_executable,
         name: raw.name.value,
         version: raw.version.value,
         description: raw.description.value,

@@ -363,8 +363,14 @@ jobs:
           key: rulepack-${{ vars.RULEPACK_TAG }}
       - name: Install rulepack
         run: command -v rulepack || cargo install --locked --git "${{ vars.RULEPACK_GIT }}" --tag "${{ vars.RULEPACK_TAG }}" rulepack
+      - uses: actions/cache@v4
+        with:
+          path: ~/.cache/rulepack/engines
+          key: rulepack-engines-${{ vars.RULEPACK_TAG }}
       - run: rulepack check --format github
       - run: rulepack test
+      - name: The pack judged by independent engines (installed on first use)
+        run: rulepack verify --format github
       - run: rulepack build --check --format github
       - name: What the change does to the built pack
         run: rulepack diff "origin/${{ github.base_ref }}" > rulepack-diff.md

@@ -1,65 +1,29 @@
-//! Gates the deployment artifacts of the built pack (shared/docs/target-formats.md §1-§3,
-//! validators.md §6-§7): the Azure-Sentinel repository YAML against the derived JSON Schema, the
-//! ARM templates against Microsoft's alertRules schema, the Splunk app with AppInspect, slim and
+//! Gates the deployment artifacts of the built pack: the Azure-Sentinel repository YAML against
+//! the project's JSON Schema of it, the ARM alertRules resources against Microsoft's SDK models, the Splunk app with AppInspect, slim and
 //! ksconf; plus the cross-field rules no schema can express (mapped columns are columns the query
 //! returns, per Kusto.Language; schedules; ARM technique ids; the parsed `search` of every
 //! stanza is the rule's SPL). Every gate also gets a deliberately broken artifact it must reject.
 //!
-//! The validators live in `.tools/` (scripts/setup-validators); the schemas and the ARM script are
-//! read from the reference folder `../shared` beside the repository (RULEPACK_SHARED overrides),
-//! pinned by SHA-256 below. Missing tools fail the tests rather than skipping them.
+//! The validators live in `.tools/` (scripts/setup-validators); the YAML schema and the ARM script
+//! are in `tools/sentinel/`. Missing tools fail the tests rather than skipping them.
 
 mod common;
 
 use common::{repo, report, run};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const APP_ID: &str = "rulepack_entra_guest";
-const SCHEMA_DIR: &str = "reference/azure-sentinel-schema";
-const YAML_SCHEMA: &str = "derived/sentinel-analytics-template-yaml.schema.json";
-const ARM_SCRIPT: &str = "tools/validate_arm_alertrules.py";
-
-/// The reference files the Sentinel gates read, with the hashes they were reviewed at: a changed
-/// reference shows up here instead of silently changing what the gates accept.
-const PINNED: &[(&str, &str)] = &[
-    (
-        YAML_SCHEMA,
-        "839c509b07733921c5f29c03eb5cc07589b2eeaaafdac6e9a1250d16531d938c",
-    ),
-    (
-        ARM_SCRIPT,
-        "3768d266e93e63b317ee3e79aa99e02f349c2431ede3749f67f3fc04f6afbcbb",
-    ),
-    (
-        "arm/schemas/2025-09-01/Microsoft.SecurityInsights.json",
-        "1f364ef953d51af6f5c64dec681a9977263d5798b98d93f03ca548640deb9f43",
-    ),
-    (
-        "arm/schemas/common/definitions.json",
-        "5be65fcdfc43b8e5fdfca1794fe499c9e0836bbbbe55f3cc15ac03f7b6e6855f",
-    ),
-];
+/// The Azure-Sentinel repository YAML form, as JSON Schema written for this project from the
+/// repository's C# validator models (cited in the schema's description).
+const YAML_SCHEMA: &str = "tools/sentinel/analytics-rule-yaml.schema.json";
+/// ARM alertRules resources against Microsoft's SDK models (PyPI azure-mgmt-securityinsight).
+const ARM_SCRIPT: &str = "tools/sentinel/check_arm_alertrules.py";
 
 // ---- locations and processes -------------------------------------------------------------
-
-fn schema_dir() -> PathBuf {
-    let shared = std::env::var_os("RULEPACK_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared"));
-    let dir = shared.join(SCHEMA_DIR);
-    assert!(
-        dir.join(YAML_SCHEMA).is_file(),
-        "reference schemas missing: {}\nThe shared/ folder must sit beside the repository (as in \
-         CI), or set RULEPACK_SHARED to it.",
-        dir.display()
-    );
-    dir
-}
 
 fn tool(venv: &str, exe: &str) -> PathBuf {
     let path = repo().join(".tools").join(venv).join("bin").join(exe);
@@ -159,13 +123,13 @@ impl Pack {
 fn check_jsonschema(files: &[PathBuf]) -> Output {
     run(Command::new(tool("check-jsonschema", "check-jsonschema"))
         .arg("--schemafile")
-        .arg(schema_dir().join(YAML_SCHEMA))
+        .arg(repo().join(YAML_SCHEMA))
         .args(files))
 }
 
 fn validate_arm(files: &[PathBuf]) -> Output {
-    run(Command::new(tool("check-jsonschema", "python"))
-        .arg(schema_dir().join(ARM_SCRIPT))
+    run(Command::new(tool("securityinsight", "python"))
+        .arg(repo().join(ARM_SCRIPT))
         .args(files))
 }
 
@@ -476,19 +440,6 @@ fn parse_json(path: &Path) -> Value {
 }
 
 #[test]
-fn reference_schemas_are_the_reviewed_ones() {
-    let dir = schema_dir();
-    for (rel, want) in PINNED {
-        let bytes = fs::read(dir.join(rel)).unwrap();
-        let got = format!("{:x}", Sha256::digest(&bytes));
-        assert_eq!(
-            &got, want,
-            "{rel} changed: review the new reference, then update PINNED"
-        );
-    }
-}
-
-#[test]
 fn sentinel_artifacts_pass_schemas_and_cross_checks() {
     let pack = Pack::build();
     let dir = pack.sentinel();
@@ -597,8 +548,9 @@ fn sentinel_yaml_gate_rejects_critical_severity() {
     );
 }
 
-/// The ARM schema gate rejects a severity outside its enum and the YAML spelling `gt`; the
-/// Rust-side check rejects a sub-technique, which the schema (a list of strings) lets through.
+/// The ARM gate rejects a severity outside its enum, the YAML spelling `gt` and a misspelt key;
+/// the Rust-side check rejects a sub-technique, which the SDK model (a list of strings) lets
+/// through.
 #[test]
 fn arm_gates_reject_bad_properties_and_sub_techniques() {
     let pack = Pack::build();
@@ -611,6 +563,10 @@ fn arm_gates_reject_bad_properties_and_sub_techniques() {
     let mut bad = arm.clone();
     bad["resources"][0]["properties"]["severity"] = "Critical".into();
     bad["resources"][0]["properties"]["triggerOperator"] = "gt".into();
+    // A misspelt key, which the service would silently ignore.
+    let props = bad["resources"][0]["properties"].as_object_mut().unwrap();
+    let frequency = props.remove("queryFrequency").expect("queryFrequency");
+    props.insert("queryFrequncy".into(), frequency);
     let bad_path = scratch.join("bad.arm.json");
     fs::write(&bad_path, serde_json::to_string_pretty(&bad).unwrap()).unwrap();
     let out = validate_arm(&[path.clone(), bad_path.clone()]);
@@ -621,7 +577,11 @@ fn arm_gates_reject_bad_properties_and_sub_techniques() {
         stdout.contains(&format!("{}: resources[0] ok", path.display())),
         "{ctx}"
     );
-    for field in ["properties.severity", "properties.triggerOperator"] {
+    for field in [
+        "properties.severity",
+        "properties.triggerOperator",
+        "properties.queryFrequncy",
+    ] {
         assert!(
             stdout.contains(&format!("{}: resources[0].{field}:", bad_path.display())),
             "{field} not reported\n{ctx}"
@@ -639,7 +599,7 @@ fn arm_gates_reject_bad_properties_and_sub_techniques() {
             .any(|m| m.contains("`T1136.003` is not T####")),
         "{problems:?}"
     );
-    // The schema alone accepts it: that is why the Rust check exists.
+    // The SDK model alone accepts it: that is why the Rust check exists.
     let mut sub_template = arm.clone();
     sub_template["resources"][0] = sub;
     let sub_path = scratch.join("sub.arm.json");

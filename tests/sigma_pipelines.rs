@@ -37,7 +37,10 @@ fn convert(sigma_dir: &Path, dest: &Path) -> Output {
 }
 
 fn replay(manifest: &Path, converted: &Path, invert: bool) -> Output {
-    let mut cmd = Command::new(tool("duckdb-kql/bin/python"));
+    // duckdb-kql as `rulepack verify` installs it (scripts/setup-validators: .tools/engines).
+    use rulepack::verify::install::{DUCKDB_KQL, ensure};
+    let engine = ensure(&DUCKDB_KQL, &repo().join(".tools/engines")).expect("duckdb-kql engine");
+    let mut cmd = Command::new(engine.python());
     cmd.arg(repo().join("tools/sigma-pipelines/replay.py"))
         .arg(manifest)
         .arg(converted);

@@ -57,8 +57,14 @@ pub fn kql(files: &[PathBuf]) -> Result<(), String> {
 /// a literal `*` or `?` in a value gives (EscapedWildcardIssue): intended. The two validators
 /// that download MITRE data stay off.
 pub fn sigma(dir: &Path) -> Result<(), String> {
-    let out = run(Command::new(tool("sigma-cli/bin/sigma"))
+    // sigma-cli as `rulepack verify` installs it (.tools/engines, scripts/setup-validators); its
+    // console script names the venv's build path, so the CLI starts through the interpreter.
+    use rulepack::verify::install::{SIGMA_CLI, ensure};
+    let engine = ensure(&SIGMA_CLI, &repo().join(".tools/engines")).expect("sigma-cli engine");
+    let out = run(Command::new(engine.python())
         .args([
+            "-c",
+            "import sys; from sigma.cli.main import main; sys.argv[0] = 'sigma'; main()",
             "check",
             "-x",
             "attacktag",

@@ -2,7 +2,9 @@
 
 Shared by kql_replay.py and sigma_replay.py (each runs in its own venv; this module uses only
 the standard library). Column names, order and types are `AuditLogs | getschema`
-(shared/docs/entra-audit-log.md §2); the Graph properties behind them are §2-§4 there.
+(https://learn.microsoft.com/azure/azure-monitor/reference/tables/auditlogs); the Graph
+properties behind them are those of directoryAudit
+(https://learn.microsoft.com/graph/api/resources/directoryaudit).
 """
 
 import argparse
@@ -73,13 +75,26 @@ def to_row(event):
 
 
 def replay_args(doc):
-    """The command line both harnesses share: MANIFEST OUT_DIR [--invert-expectations].
+    """The command line both harnesses share: MANIFEST OUT_DIR.
 
     Returns (args, manifest) with the export-tests manifest already read.
     """
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("manifest", type=Path)
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--invert-expectations", action="store_true")
     args = parser.parse_args()
     return args, json.loads(args.manifest.read_text(encoding="utf-8"))
+
+
+def verdict(rule, test, ok, message, executable=True):
+    """One JSON line per judged test (or per rule when `test` is None), read by `rulepack verify`,
+    which counts, positions and prints them. `executable=False`: the engine cannot run the rule
+    at all; verify fails it unless the pack's manifest declares it."""
+    print(json.dumps({
+        "rule": rule["name"],
+        "test": test["name"] if test else None,
+        "line": test["line"] if test else None,
+        "ok": ok,
+        "executable": executable,
+        "message": message,
+    }), flush=True)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Replays every rule's test events against its BUILT Sigma rule with pySigma's SQLite backend
-(shared/docs/validators.md §5), an engine rulepack does not control.
+(https://pypi.org/project/pysigma-backend-sqlite/), an engine rulepack does not control.
 
-  sigma_replay.py MANIFEST OUT_DIR [--invert-expectations]
+  sigma_replay.py MANIFEST OUT_DIR
 
 MANIFEST is the JSON of `rulepack export-tests`; OUT_DIR the build folder its artifact paths are
 relative to. The Sigma rule is converted to SQL unchanged and run over the test's events:
@@ -22,8 +22,8 @@ relative to. The Sigma rule is converted to SQL unchanged and run over the test'
 
 A rule with no sigma_approximations must give exactly the expected verdict. An approximate rule
 must match every expected match (its approximations only over-match); an over-match on a
-no_match test is printed as "documented approximation: <rule>/<test>". Exit status: 0 when every
-test agrees, 1 otherwise. --invert-expectations flips every expectation (the gate must then fail).
+no_match test passes as a "documented approximation". One JSON line per verdict
+(auditlogs.verdict); `rulepack verify` runs this script and counts them.
 """
 
 import json
@@ -42,7 +42,7 @@ from sigma.rule import SigmaDetection
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from auditlogs import replay_args, to_row  # noqa: E402
+from auditlogs import replay_args, to_row, verdict  # noqa: E402
 
 ENGINE = "sigma-sqlite"
 EVENT, TIME, VALUE = "rp_event", "TimeGenerated", "rp_value"
@@ -151,52 +151,41 @@ def sigma_matches(query, tested, grouped, events):
 
 def main():
     args, manifest = replay_args(__doc__)
-    passed, failed, approximate, not_executable, omitted = 0, 0, 0, [], []
     for rule in manifest["rules"]:
         if "sigma" not in rule["artifacts"]:
-            # Only a rule the build reported as left out of the Sigma pack may lack a file.
-            if any("no sigma output" in m for m in rule["omitted"]):
-                print(f"{ENGINE} OMITTED {rule['name']}: {rule['omitted'][0]}")
-                omitted.append(rule["name"])
-            else:
-                failed += 1
-                print(f"{ENGINE} FAIL {rule['name']}: no Sigma file and no omission notice")
+            # Only a rule the build reported as left out of the Sigma pack may lack a file; it
+            # has nothing to judge.
+            if not any("no sigma output" in m for m in rule["omitted"]):
+                verdict(rule, None, False, "no Sigma file and no omission notice")
             continue
         text = (args.out_dir / rule["artifacts"]["sigma"]).read_text(encoding="utf-8")
-        collection = SigmaCollection.from_yaml(text)
-        tested, grouped = named_fields(collection)
-        backend = AnyValueBackend(
-            placeholders(rule["file"]), collate_nocase=True, timestamp_field=TIME,
-            event_id_field=EVENT,
-        )
-        # A correlation hides the rule it references, so one query is left either way.
-        (query,) = backend.convert(collection)
+        try:
+            collection = SigmaCollection.from_yaml(text)
+            tested, grouped = named_fields(collection)
+            backend = AnyValueBackend(
+                placeholders(rule["file"]), collate_nocase=True, timestamp_field=TIME,
+                event_id_field=EVENT,
+            )
+            # A correlation hides the rule it references, so one query is left either way.
+            (query,) = backend.convert(collection)
+        except Exception as e:  # pySigma refuses the rule: none of its tests can run
+            verdict(rule, None, False, f"pySigma cannot convert the rule: {type(e).__name__}: {e}")
+            continue
         for test in rule["tests"]:
-            expect = test["expect_match"] != args.invert_expectations
-            where = f"{rule['name']} / {test['name']} (line {test['line']})"
             try:
                 got = sigma_matches(query, tested, grouped, test["events"])
             except CannotJudge as e:
-                print(f"{ENGINE} NOT EXECUTABLE {rule['name']}: {e}")
-                not_executable.append(rule["name"])
+                verdict(rule, None, False, f"not executable offline by {ENGINE}: {e}")
                 break
-            verdict = "match" if got else "no_match"
-            if got == expect:
-                passed += 1
-                print(f"{ENGINE} ok   {where}: {verdict}")
+            got_text = "match" if got else "no_match"
+            wanted = "match" if test["expect_match"] else "no_match"
+            if got == test["expect_match"]:
+                verdict(rule, test, True, got_text)
             elif got and rule["sigma_approximations"]:
-                approximate += 1
-                print(f"documented approximation: {rule['name']}/{test['name']}")
+                verdict(rule, test, True, f"documented approximation: {got_text}, expected {wanted}")
             else:
-                failed += 1
-                wanted = "match" if expect else "no_match"
-                print(f"{ENGINE} FAIL {where}: expected {wanted}, got {verdict}")
-    listed = ", ".join(not_executable)
-    print(
-        f"{ENGINE}: {passed} passed, {failed} failed, documented approximations: {approximate}, "
-        f"not executable offline: [{listed}], omitted by the build: [{', '.join(omitted)}]"
-    )
-    return 1 if failed else 0
+                verdict(rule, test, False, f"expected {wanted}, got {got_text}")
+    return 0
 
 
 if __name__ == "__main__":

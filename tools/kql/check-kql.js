@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Checks KQL files with Kusto.Language (Microsoft's KQL parser + binder) against the
-// Sentinel AuditLogs schema. Recipe: shared/docs/validators.md section 1.
+// Sentinel AuditLogs schema (https://learn.microsoft.com/azure/azure-monitor/reference/tables/auditlogs).
+// `rulepack verify` carries this file in its binary and runs it from its engines folder.
 //
 //   node tools/kql/check-kql.js [--modules DIR] [--columns] FILE...
 //
