@@ -47,6 +47,7 @@ pub enum Code {
     Taxonomy,
     Approximation,
     Omitted,
+    SlowRegex,
     Manifest,
     Unlocked,
 }
@@ -86,6 +87,7 @@ impl Code {
             Code::Taxonomy => "R091",
             Code::Approximation => "W100",
             Code::Omitted => "W101",
+            Code::SlowRegex => "W102",
             Code::Manifest => "R080",
             Code::Unlocked => "W110",
         }

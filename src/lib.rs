@@ -137,6 +137,7 @@ pub fn check(
         Ok(None) => vec![lock::missing(&paths.rules)],
         Err(d) => vec![d],
     };
+    diags.extend(rules.iter().flat_map(|r| r.warnings.iter().cloned()));
     if events != TestEvents::Omit {
         diags.extend(
             validate::check_coverage(&rules)

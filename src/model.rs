@@ -367,6 +367,9 @@ pub struct Rule {
     pub coverage: Coverage,
     #[serde(skip)]
     pub file: FileId,
+    /// What validation warns about (W102), reported by `check` beside the other warnings.
+    #[serde(skip)]
+    pub warnings: Vec<crate::diag::Diagnostic>,
 }
 
 impl Rule {

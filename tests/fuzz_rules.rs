@@ -2,7 +2,10 @@
 //! slices bytes, and folder mutations: link loops, links out, FIFOs, oversized files, stale
 //! staging folders, nested folders) built in process. For every case: no panic, no hang (per-case
 //! time limit), every diagnostic renders in every format, nothing `.rulepack-*` is left beside
-//! `out/`, and a failed build leaves `out/` byte-identical.
+//! `out/`, and a failed build leaves `out/` byte-identical. Every artifact of every case that
+//! builds then goes through the real tools, batched: one node process (Kusto.Language) for all
+//! KQL, one `sigma check` over all Sigma packs, one ksconf run over all Splunk apps. Identical
+//! outputs are checked once.
 //! Cases: RULEPACK_FUZZ_CASES (default 60); the long run is in the README.
 
 #![cfg(unix)]
@@ -12,8 +15,10 @@ mod common;
 use common::fuzz::{self, NON_ASCII, Rng, strays, tree};
 use rulepack::diag;
 use rulepack::source::SourceMap;
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::os::unix::fs::symlink;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const SEEDS: &[&str] = &[
@@ -117,6 +122,95 @@ fn folder_mutation(rules: &Path, rng: &mut Rng, i: usize) {
     }
 }
 
+/// The built artifacts of the cases, kept for the real tools: each distinct KQL file, and each
+/// distinct Sigma pack and Splunk app (whole, since their files refer to each other).
+struct Artifacts {
+    dir: tempfile::TempDir,
+    seen: HashSet<u64>,
+    kql: Vec<PathBuf>,
+    sigma_packs: usize,
+    conf: Vec<PathBuf>,
+    apps: usize,
+}
+
+fn digest(parts: &[(PathBuf, Vec<u8>)]) -> u64 {
+    let mut h = DefaultHasher::new();
+    parts.hash(&mut h);
+    h.finish()
+}
+
+/// Files under `dir` with their contents, sorted, paths relative to `dir`.
+fn contents(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<(PathBuf, Vec<u8>)> {
+    common::real::files_ending(dir, "")
+        .into_iter()
+        .filter(|p| keep(p))
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p.strip_prefix(dir).unwrap().to_path_buf(), bytes)
+        })
+        .collect()
+}
+
+impl Artifacts {
+    fn new() -> Self {
+        Artifacts {
+            dir: tempfile::tempdir().unwrap(),
+            seen: HashSet::new(),
+            kql: Vec::new(),
+            sigma_packs: 0,
+            conf: Vec::new(),
+            apps: 0,
+        }
+    }
+
+    /// Copies what is new in `set` under `into/` and returns the copies.
+    fn keep(&mut self, into: &str, set: Vec<(PathBuf, Vec<u8>)>) -> Vec<PathBuf> {
+        if set.is_empty() || !self.seen.insert(digest(&set)) {
+            return Vec::new();
+        }
+        let root = self.dir.path().join(into);
+        set.into_iter()
+            .map(|(rel, bytes)| {
+                let to = root.join(rel);
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                std::fs::write(&to, bytes).unwrap();
+                to
+            })
+            .collect()
+    }
+
+    fn add(&mut self, case: usize, out: &Path) {
+        for (rel, bytes) in contents(&out.join("sentinel"), |p| {
+            p.extension().is_some_and(|e| e == "kql")
+        }) {
+            let kept = self.keep(&format!("kql/{case}"), vec![(rel, bytes)]);
+            self.kql.extend(kept);
+        }
+        let sigma = contents(&out.join("sigma"), |p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("azure_"))
+        });
+        if !self.keep(&format!("sigma/{case}"), sigma).is_empty() {
+            self.sigma_packs += 1;
+        }
+        let app = contents(&out.join("splunk"), |p| {
+            p.extension().is_some_and(|e| e == "conf" || e == "meta")
+        });
+        let kept = self.keep(&format!("conf/{case}"), app);
+        if !kept.is_empty() {
+            self.apps += 1;
+            self.conf.extend(kept);
+        }
+    }
+
+    /// The real tools over everything kept; panics with their report.
+    fn check(&self) {
+        common::real::kql(&self.kql).unwrap_or_else(|e| panic!("{e}"));
+        common::real::sigma_packs(&self.dir.path().join("sigma")).unwrap_or_else(|e| panic!("{e}"));
+        common::real::ksconf(&self.conf).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
 #[test]
 fn generated_rule_folders_never_panic_hang_or_leave_files() {
     let n = fuzz::cases(60);
@@ -126,6 +220,7 @@ fn generated_rule_folders_never_panic_hang_or_leave_files() {
         .collect();
     let mut rng = Rng(0xdead_beef_cafe_f00d);
     let (mut built, mut failed) = (0, 0);
+    let mut artifacts = Artifacts::new();
     for i in 0..n {
         let work = tempfile::tempdir().unwrap();
         let rules = work.path().join("rules");
@@ -168,6 +263,7 @@ fn generated_rule_folders_never_panic_hang_or_leave_files() {
         );
         if ok {
             built += 1;
+            artifacts.add(i, &out);
         } else {
             failed += 1;
             assert_eq!(tree(&out), before, "case {i}: a failed build changed out/");
@@ -175,7 +271,17 @@ fn generated_rule_folders_never_panic_hang_or_leave_files() {
         let left = strays(work.path());
         assert!(left.is_empty(), "case {i}: left {left:?}");
     }
+    let started = std::time::Instant::now();
+    artifacts.check();
     println!(
         "rule folders: {n} cases, {built} built, {failed} refused; 0 panics, 0 hangs, 0 stray files"
+    );
+    println!(
+        "real tools on the built cases: {} distinct KQL files (Kusto.Language), {} distinct Sigma packs (sigma check), {} distinct Splunk apps, {} .conf files (ksconf): all pass, {:.1} s",
+        artifacts.kql.len(),
+        artifacts.sigma_packs,
+        artifacts.apps,
+        artifacts.conf.len(),
+        started.elapsed().as_secs_f64()
     );
 }

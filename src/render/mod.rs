@@ -7,28 +7,32 @@ pub mod budget;
 pub mod derived_id;
 pub mod error;
 pub mod escape;
+mod filters;
 pub mod joint;
 pub mod pipeline;
 pub mod query;
 pub mod schedule;
 pub mod sigma;
+mod sigma_notes;
+mod template_diag;
+mod views;
 
 use crate::diag::{Code, Diagnostic};
 use crate::ir::Cond;
 use crate::lower::{lower, lower_element};
 use crate::manifest::Manifest;
-use crate::model::{
-    AggFunction, Correlation, CorrelationKind, Logic, Output, Rule, Severity, StageRef, find,
-};
+use crate::model::{CorrelationKind, Logic, Output, Rule, StageRef, find};
 use crate::schedule::{BoundsView, PackSettings, RunBounds, duration_text};
 use crate::source::SourceMap;
 use crate::taxonomy::LogSource;
 use crate::templates::Templates;
 use backend::{Backend, Style, Support};
 use indexmap::IndexMap;
-use serde::Serialize;
+use sigma_notes::{note_approximations, note_over_matches, sigma_meta};
 use std::path::{Path, PathBuf};
-use tera::{Context, Kwargs, State, Tera, Value};
+use template_diag::{context_diag, derived_id, template_diag, to_value};
+use tera::{Context, Tera, Value};
+use views::{CorrView, Lowered, RuleView, StageView, agg_view, kind_name};
 
 /// The backends rulepack ships, in output order.
 pub const BACKENDS: &[&str] = &["sentinel", "splunk", "sigma"];
@@ -68,148 +72,6 @@ pub struct Renderer {
     tera: Tera,
 }
 
-#[derive(Serialize)]
-struct RuleView<'a> {
-    #[serde(flatten)]
-    rule: &'a Rule,
-    tactic_names: Vec<&'static str>,
-    tactic_slugs: Vec<&'static str>,
-    technique_tags: Vec<String>,
-    columns: Vec<&'a str>,
-}
-
-/// A rule's logic lowered for rendering: its condition, or a correlation with the lowered
-/// conditions of the rules it names and its lowered key.
-enum Lowered<'r> {
-    Events(Cond),
-    Correlation {
-        c: &'r Correlation,
-        first: Vec<(&'r Rule, Cond)>,
-        then: (&'r Rule, Cond),
-        /// Boxed: the output and its lowered filter dwarf the other variant.
-        key: Box<(Output, Option<Cond>)>,
-    },
-}
-
-/// One stage of a correlation: the rule it comes from and its pipeline pieces.
-#[derive(Serialize)]
-struct StageView {
-    rule: String,
-    plan: query::QueryPlan,
-}
-
-#[derive(Serialize)]
-struct CorrView {
-    kind: CorrelationKind,
-    /// The neutral field both records share.
-    by: String,
-    within: String,
-    within_minutes: u64,
-    within_seconds: u64,
-    /// An absence looks at `first` records older than `within` but younger than this
-    /// (`within` + the frequency), so each run judges each record once.
-    anchor_from: String,
-    anchor_from_seconds: u64,
-    frequency_seconds: u64,
-    /// Parameter declarations of every stage.
-    preamble: Vec<String>,
-    first: Vec<StageView>,
-    then: StageView,
-    /// The correlation as one search, for backends with search terms.
-    joint: Option<joint::JointView>,
-}
-
-/// A Sigma detection's approximations go into the file's description and the build's warnings.
-fn note_approximations(
-    rule: &Rule,
-    det: &sigma::Detection,
-    description: &mut String,
-    warnings: &mut Vec<Diagnostic>,
-) {
-    for a in &det.approximations {
-        warnings.push(
-            Diagnostic::warning(
-                Code::Approximation,
-                format!("Sigma output of `{}` is approximate: {a}", rule.name.0),
-            )
-            .at(rule.spans.condition)
-            .help(
-                "the Sigma file states this in its description; the KQL and SPL outputs are exact",
-            ),
-        );
-        description.push_str(" Sigma approximation: ");
-        description.push_str(a);
-    }
-}
-
-/// Names the rule's tests that the Sigma rule matches although the rule does not, so a Sigma
-/// user (and the conversion proof) can see each known over-match.
-fn note_over_matches(rule: &Rule, description: &mut String) {
-    if rule.sigma_over_matches.is_empty() {
-        return;
-    }
-    let names: Vec<String> = rule
-        .sigma_over_matches
-        .iter()
-        .map(|n| format!("\"{n}\""))
-        .collect();
-    description.push_str(&format!(
-        " Of the rule's own tests, the Sigma rule also matches {}, which the rule does not.",
-        names.join(", ")
-    ));
-}
-
-/// The Sigma file's level and false positives. An approximate Sigma rule matches records the
-/// rule does not, so it is one level lower than the rule and says why in `falsepositives`.
-fn sigma_meta(rule: &Rule, approximate: bool) -> (Severity, Vec<String>) {
-    let mut fps = rule.falsepositives.clone();
-    if !approximate {
-        return (rule.severity, fps);
-    }
-    let level = match rule.severity {
-        Severity::High => Severity::Medium,
-        Severity::Medium => Severity::Low,
-        Severity::Low | Severity::Informational => Severity::Informational,
-    };
-    let mut why = String::from(
-        "Records the original rule excludes: Sigma cannot decode JSON text or bind conditions \
-         to one array element (details in the description), so this rule is one level below it",
-    );
-    if !rule.sigma_over_matches.is_empty() {
-        let names: Vec<String> = rule
-            .sigma_over_matches
-            .iter()
-            .map(|n| format!("\"{n}\""))
-            .collect();
-        why.push_str(&format!(
-            "; of the rule's own tests it also matches {}",
-            names.join(", ")
-        ));
-    }
-    fps.push(why);
-    (level, fps)
-}
-
-fn kind_name(k: CorrelationKind) -> &'static str {
-    match k {
-        CorrelationKind::Sequence => "sequence",
-        CorrelationKind::Absence => "absence",
-    }
-}
-
-#[derive(Serialize)]
-struct AggView {
-    function: AggFunction,
-    value_expr: Option<String>,
-    value_field: Option<String>,
-    group_by: Vec<String>,
-    group_by_fields: Vec<String>,
-    others: Vec<String>,
-    window: String,
-    window_minutes: u64,
-    threshold: u32,
-}
-
 impl Renderer {
     /// Loads every backend from the shipped templates and the team's overlay.
     pub fn load(
@@ -223,7 +85,7 @@ impl Renderer {
         let mut diags = Vec::new();
         let mut tera = Tera::default();
         tera.autoescape_on(Vec::<&str>::new());
-        register_filters(&mut tera);
+        filters::register(&mut tera);
         for name in BACKENDS {
             let b = match Backend::load(name, templates, sources) {
                 Ok(b) => b,
@@ -659,68 +521,6 @@ impl Renderer {
     }
 }
 
-/// A template value, converted straight from the Rust value.
-fn to_value<T: Serialize + ?Sized>(value: &T, path: &Path) -> Result<Value, Diagnostic> {
-    Value::try_from_serializable(value).map_err(|e| context_diag(path, &e))
-}
-
-fn context_diag(path: &Path, e: &tera::Error) -> Diagnostic {
-    template_diag(path, e, "the template context could not be built")
-}
-
-fn agg_view(b: &Backend, rule: &Rule, a: &crate::model::Aggregation) -> AggView {
-    let expr = |f: &str| b.fields.fields.get(f).cloned();
-    AggView {
-        function: a.function,
-        value_expr: a.field.as_ref().and_then(|f| expr(&f.0)),
-        value_field: a.field.as_ref().map(|f| f.0.clone()),
-        group_by: a.group_by.iter().map(|c| c.0.clone()).collect(),
-        group_by_fields: a
-            .group_by
-            .iter()
-            .filter_map(|c| rule.outputs.iter().find(|o| o.column == *c))
-            .filter_map(|o| expr(&o.field.0))
-            .collect(),
-        others: rule
-            .outputs
-            .iter()
-            .filter(|o| !a.group_by.contains(&o.column))
-            .map(|o| o.column.0.clone())
-            .collect(),
-        window: a.window.text.clone(),
-        window_minutes: a.window.minutes,
-        threshold: a.threshold,
-    }
-}
-
-/// Tera reports `message` then `--> name:line:col` with its own snippet; keep the message and
-/// the position, and let our renderer show the user's file.
-fn template_diag(path: &Path, e: &tera::Error, help: &str) -> Diagnostic {
-    let text = e.to_string();
-    let message = text
-        .lines()
-        .next()
-        .unwrap_or("")
-        .trim()
-        .trim_start_matches("error: ");
-    let mut d = Diagnostic::error(Code::Template, format!("template error: {message}"))
-        .in_file(path)
-        .help(help);
-    let position = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("--> "))
-        .and_then(|p| {
-            let mut parts = p.rsplit(':');
-            let col = parts.next()?.parse().ok()?;
-            let line = parts.next()?.parse().ok()?;
-            Some((line, col))
-        });
-    if let Some((line, col)) = position {
-        d = d.at_line(line, col);
-    }
-    d
-}
-
 /// Every taxonomy field and array of the backend's log source must be mapped.
 fn check_mapping(b: &Backend, logsources: &[LogSource]) -> Result<(), Diagnostic> {
     let dir = crate::templates::builtin_path(&b.config.name);
@@ -768,18 +568,6 @@ fn pipelines_value(backends: &[Backend], logsources: &[LogSource]) -> Result<Val
     to_value(&view, fields)
 }
 
-/// The id of a Sigma document derived from `rule` (`derived_id::derived_uuid`).
-fn derived_id(rule: &Rule, role: &str, path: &Path) -> Result<String, Diagnostic> {
-    derived_id::derived_uuid(&rule.id.0, role).ok_or_else(|| {
-        Diagnostic::error(
-            Code::Template,
-            format!("rule id `{}` is not a UUID", rule.id.0),
-        )
-        .in_file(path)
-        .help("derived Sigma ids are UUIDv5 in the rule id's namespace")
-    })
-}
-
 /// LF line ends, no trailing spaces, exactly one final newline: stable bytes for reviewers.
 fn normalise(text: &str) -> String {
     let mut out: String = text
@@ -793,38 +581,4 @@ fn normalise(text: &str) -> String {
     }
     out.push('\n');
     out
-}
-
-fn register_filters(tera: &mut Tera) {
-    // Charged to the artifact's budget, so nested loops cannot spin without end.
-    tera.register_function("range", budget::range);
-    tera.register_filter("kql_string", |s: &str, _: Kwargs, _: &State| {
-        escape::kql_string(s)
-    });
-    tera.register_filter("spl_string", |s: &str, _: Kwargs, _: &State| {
-        escape::spl_string(s)
-    });
-    tera.register_filter("yaml", |s: &str, _: Kwargs, _: &State| {
-        escape::yaml_string(s)
-    });
-    tera.register_filter("sigma_value", |s: &str, _: Kwargs, _: &State| {
-        escape::sigma_value(s)
-    });
-    tera.register_filter("json", |v: tera::Value, _: Kwargs, _: &State| {
-        serde_json::to_string(&v).unwrap_or_default()
-    });
-    tera.register_filter("conf_text", |s: &str, _: Kwargs, _: &State| {
-        escape::conf_text(s)
-    });
-    tera.register_filter("conf_value", |s: &str, _: Kwargs, _: &State| {
-        escape::conf_value(s).map_err(tera::Error::message)
-    });
-    tera.register_filter("iso_duration", |m: i64, _: Kwargs, _: &State| {
-        schedule::iso_duration(m)
-    });
-    tera.register_filter("cron", |m: i64, _: Kwargs, _: &State| schedule::cron(m));
-    // A comment must stay on one line whatever the text holds.
-    tera.register_filter("one_line", |s: &str, _: Kwargs, _: &State| {
-        s.split_whitespace().collect::<Vec<_>>().join(" ")
-    });
 }

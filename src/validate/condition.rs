@@ -1,6 +1,6 @@
 //! A rule's condition: nodes, predicates and JSON paths, checked against the log source.
 
-use super::{Ctx, text};
+use super::{Ctx, portable_regex, text};
 use crate::diag::{Code, Diagnostic, did_you_mean};
 use crate::ir::{ArrayName, Case, Cmp, Cond, FieldPath, JsonStep, Op, Pred, SetDir, StrOp};
 use crate::load::raw::{RawCondition, S};
@@ -384,24 +384,7 @@ fn predicate(
         if !text::value_ok(cx, v, &v.value) {
             return None;
         }
-        match regex::Regex::new(&v.value) {
-            Ok(_) => Some(Op::Regex {
-                pattern: v.value.clone(),
-                case,
-            }),
-            Err(e) => {
-                let msg = e
-                    .to_string()
-                    .lines()
-                    .last()
-                    .unwrap_or("invalid")
-                    .trim()
-                    .trim_start_matches("error: ")
-                    .to_string();
-                cx.err(v, Code::InvalidRegex, format!("invalid regular expression: {msg}"), "write a regex in the RE2/PCRE common subset; escape literal `(`, `[`, `.` with `\\`");
-                None
-            }
-        }
+        regex_op(cx, v, case)
     } else if let Some(v) = &n.exists {
         Some(Op::Exists(v.value))
     } else if let Some(v) = &n.added {
@@ -530,4 +513,59 @@ fn is_json_key(k: &str) -> bool {
         && k.len() <= 128
         && k.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_-$@".contains(&b))
+}
+
+/// A regex predicate: valid for the `regex` crate, inside the portable subset (refusals are
+/// errors at the value), and warned about when its quantifiers nest.
+fn regex_op(cx: &mut Ctx, v: &S<String>, case: Case) -> Option<Op> {
+    let refuse = |cx: &mut Ctx, msg: String, help: &str| {
+        cx.err(v, Code::InvalidRegex, msg, help);
+        None
+    };
+    if let Err(e) = regex::Regex::new(&v.value) {
+        let msg = e
+            .to_string()
+            .lines()
+            .last()
+            .unwrap_or("invalid")
+            .trim()
+            .trim_start_matches("error: ")
+            .to_string();
+        return refuse(
+            cx,
+            format!("invalid regular expression: {msg}"),
+            "write a regex in the RE2/PCRE common subset; escape literal `(`, `[`, `.` with `\\`",
+        );
+    }
+    let (refused, slow) = match portable_regex::check(&v.value) {
+        Ok(found) => found,
+        Err(msg) => {
+            return refuse(
+                cx,
+                format!("invalid regular expression: {msg}"),
+                "write a regex in the RE2/PCRE common subset",
+            );
+        }
+    };
+    for f in &refused {
+        cx.err(
+            v,
+            Code::InvalidRegex,
+            format!("{} (character {} of the pattern)", f.message, f.at + 1),
+            f.help,
+        );
+    }
+    for f in slow {
+        let d = Diagnostic::warning(
+            Code::SlowRegex,
+            format!("{} (character {} of the pattern)", f.message, f.at + 1),
+        )
+        .at(cx.span(v))
+        .help(f.help);
+        cx.warnings.push(d);
+    }
+    refused.is_empty().then(|| Op::Regex {
+        pattern: v.value.clone(),
+        case,
+    })
 }

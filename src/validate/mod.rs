@@ -9,6 +9,8 @@ mod events;
 mod metadata;
 mod output;
 mod parameters;
+pub mod portable_regex;
+pub mod reserved;
 mod schedule;
 mod shapes;
 mod test_cases;
@@ -46,6 +48,8 @@ struct Ctx<'a> {
     logsources: &'a [LogSource],
     params: Vec<Parameter>,
     diags: Vec<Diagnostic>,
+    /// Warnings: they go with the rule when it is valid, after the errors when not.
+    warnings: Vec<Diagnostic>,
 }
 
 impl Ctx<'_> {
@@ -71,11 +75,15 @@ pub fn validate<E: TestEvent>(
         logsources,
         params: Vec::new(),
         diags: Vec::new(),
+        warnings: Vec::new(),
     };
     let rule = rule(&mut cx, raw);
     match rule {
-        Some(r) if cx.diags.is_empty() => Ok(r),
-        _ => Err(cx.diags),
+        Some(mut r) if cx.diags.is_empty() => {
+            r.warnings = cx.warnings;
+            Ok(r)
+        }
+        _ => Err(cx.diags.into_iter().chain(cx.warnings).collect()),
     }
 }
 
@@ -360,5 +368,6 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
         tests,
         coverage,
         file: cx.file,
+        warnings: Vec::new(),
     })
 }

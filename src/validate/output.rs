@@ -21,13 +21,10 @@ pub(super) fn outputs<E: TestEvent>(cx: &mut Ctx, ls: &LogSource, raw: &RawRule<
             );
             continue;
         }
-        if raw.correlation.is_some() && SEQUENCE_COLUMNS.contains(&column.as_str()) {
-            cx.err(
-                o,
-                Code::BadOutput,
-                format!("`{column}` is a column rulepack adds to correlations"),
-                "rename the column",
-            );
+        if let Some((msg, help)) =
+            super::reserved::problem(column, raw.correlation.is_some(), raw.aggregation.is_some())
+        {
+            cx.err(o, Code::BadOutput, msg, help);
             continue;
         }
         out.extend(output(cx, ls, column, o));
