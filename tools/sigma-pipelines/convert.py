@@ -65,13 +65,10 @@ def splunk_paths(templates):
 TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[^\s()"=<>!]+|\S')
 
 
-def spl_fields(spl):
-    """The field names a converted SPL search names: the left side of each comparison or IN in
-    the search, the fields of `bin` and `stats … by`, and the fields `search` tests after them
-    (which must be defined by an `as` of an earlier command)."""
-    named, defined = set(), set()
-    search, *commands = [part.strip() for part in spl.split("\n|")]
-    tokens = TOKEN.findall(search)
+def compared(text):
+    """The left side of each comparison or IN in a search expression."""
+    named = set()
+    tokens = TOKEN.findall(text)
     for i, tok in enumerate(tokens):
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
         if nxt in ("=", "!", "<", ">") or nxt.upper() == "IN":
@@ -80,9 +77,29 @@ def spl_fields(spl):
             if i > 0 and tokens[i - 1] in ("=", "<", ">"):
                 continue  # a value, not a field
             named.add(tok.strip('"'))
+    return named
+
+
+def spl_fields(spl):
+    """The field names a converted SPL search names: the left side of each comparison or IN in
+    the search and in a later `search`, the fields of `bin` and `stats … by`, and the field a `rex`
+    reads; names an earlier command creates (`stats … as`, a `rex` capture group, an `eval`
+    assignment: pySigma writes a regex test as `rex` + `eval` + `search`) are returned as
+    defined."""
+    named, defined = set(), set()
+    search, *commands = [part.strip() for part in spl.split("\n|")]
+    named |= compared(search)
     for command in commands:
         words = command.split()
-        if words[0] == "bin":
+        if words[0] == "rex" and len(words) > 1 and words[1].startswith("field="):
+            named.add(words[1][len("field="):])
+            defined.update(re.findall(r"\(\?<(\w+)>", command))
+        elif flag := re.fullmatch(r'eval (\w+)=if\(isnotnull\((\w+)\), "true", "false"\)', command):
+            defined.add(flag.group(1))
+            named.add(flag.group(2))
+        elif words[0] == "search":
+            named |= compared(command[len("search"):])
+        elif words[0] == "bin":
             named.add(words[1])
         elif words[0] == "stats":
             for a, b in zip(words, words[1:]):
@@ -90,7 +107,7 @@ def spl_fields(spl):
                     defined.add(b)
             if "by" in words:
                 named.update(w for w in words[words.index("by") + 1:] if "=" not in w)
-        elif words[0] in ("search", "where"):
+        elif words[0] == "where":
             named.update(w for w in re.findall(r"[A-Za-z_][\w.{}]*", command)[1:]
                          if not w.isdigit() and w not in ("AND", "OR", "NOT"))
         else:
