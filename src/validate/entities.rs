@@ -49,6 +49,22 @@ pub(super) fn entities<E: TestEvent>(
                 );
                 continue;
             }
+            // An aggregation returns one value per row only for its group-by columns; the other
+            // columns become sets, which no entity identifier takes.
+            if let Some(agg) = &raw.aggregation
+                && !agg.value.group_by.iter().any(|g| g.value == column.value)
+            {
+                cx.err(
+                    column,
+                    Code::BadEntity,
+                    format!(
+                        "`{}` is not a group-by column of the aggregation",
+                        column.value
+                    ),
+                    "an aggregation's other columns are sets of values: map only `group_by` columns, or add the column to `group_by`",
+                );
+                continue;
+            }
             identifiers.push((ident.clone(), Column(column.value.clone())));
         }
         if e.value.identifiers.is_empty() {
