@@ -53,6 +53,21 @@ fn the_committed_lock_is_current() {
     );
 }
 
+/// MAJOR.MINOR.PATCH with the minor version bumped, as `lock --bump` does.
+fn bumped(version: &str) -> String {
+    let parts: Vec<u32> = version.split('.').map(|p| p.parse().unwrap()).collect();
+    format!("{}.{}.0", parts[0], parts[1] + 1)
+}
+
+/// The line of a rule file's `version:` key.
+fn version_line(dir: &Path, file: &str) -> usize {
+    let text = std::fs::read_to_string(dir.join(file)).unwrap();
+    text.lines()
+        .position(|l| l.starts_with("version: "))
+        .unwrap()
+        + 1
+}
+
 fn version_of(dir: &Path, file: &str) -> String {
     let text = std::fs::read_to_string(dir.join(file)).unwrap();
     text.lines()
@@ -62,15 +77,23 @@ fn version_of(dir: &Path, file: &str) -> String {
 }
 
 /// The correlations that embed guest_invited's search: they change with it.
-const EMBEDDING: [&str; 3] = [
+const EMBEDDING: [&str; 4] = [
     "guest_deleted_soon_after_invite",
     "guest_invite_not_redeemed",
     "guest_invited_after_settings_loosened",
+    "guest_invited_after_access_opened",
 ];
 
 #[test]
 fn a_logic_change_warns_while_editing_and_is_refused_at_release() {
     let dir = copy_pack();
+    let released = version_of(dir.path(), "guest_invited.yml");
+    let before: Vec<String> = EMBEDDING
+        .iter()
+        .map(|n| version_of(dir.path(), &format!("{n}.yml")))
+        .collect();
+    let untouched = version_of(dir.path(), "guest_invited_by_guest.yml");
+    let line = version_line(dir.path(), "guest_invited.yml");
     edit(
         dir.path(),
         "guest_invited.yml",
@@ -83,11 +106,11 @@ fn a_logic_change_warns_while_editing_and_is_refused_at_release() {
         assert!(o.status.success(), "{cmd}: {}", stderr(&o));
         let err = stderr(&o);
         assert!(
-            err.contains("warning[W110]: the logic of `guest_invited` changed but its version is still the released 1.0.0"),
+            err.contains(&format!("warning[W110]: the logic of `guest_invited` changed but its version is still the released {released}")),
             "{cmd}: {err}"
         );
         assert!(
-            err.contains("guest_invited.yml:16:10"),
+            err.contains(&format!("guest_invited.yml:{line}:10")),
             "points at the version: {err}"
         );
         assert!(err.contains("rulepack lock --bump"), "{err}");
@@ -129,22 +152,25 @@ fn a_logic_change_warns_while_editing_and_is_refused_at_release() {
     // `lock --bump` bumps the rule and the correlations embedding it, and records them.
     let o = rulepack(&["lock", "--bump"], dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(version_of(dir.path(), "guest_invited.yml"), "1.1.0");
-    let bumped = std::fs::read_to_string(dir.path().join("guest_invited.yml")).unwrap();
-    assert!(
-        bumped.contains(&format!("\nmodified: {}\n", rulepack::scaffold::today())),
-        "the date of the logic change: {bumped}"
+    assert_eq!(
+        version_of(dir.path(), "guest_invited.yml"),
+        bumped(&released)
     );
-    for name in EMBEDDING {
+    let bumped_text = std::fs::read_to_string(dir.path().join("guest_invited.yml")).unwrap();
+    assert!(
+        bumped_text.contains(&format!("\nmodified: {}\n", rulepack::scaffold::today())),
+        "the date of the logic change: {bumped_text}"
+    );
+    for (name, was) in EMBEDDING.iter().zip(&before) {
         assert_eq!(
             version_of(dir.path(), &format!("{name}.yml")),
-            "1.1.0",
+            bumped(was),
             "{name}"
         );
     }
     assert_eq!(
         version_of(dir.path(), "guest_invited_by_guest.yml"),
-        "1.0.0"
+        untouched
     );
     let o = rulepack(&["check"], dir.path());
     assert!(
@@ -157,6 +183,7 @@ fn a_logic_change_warns_while_editing_and_is_refused_at_release() {
 #[test]
 fn an_unreleased_version_is_relocked_a_released_one_is_not() {
     let dir = copy_pack();
+    let once = bumped(&version_of(dir.path(), "guest_invited.yml"));
     edit(
         dir.path(),
         "guest_invited.yml",
@@ -164,7 +191,7 @@ fn an_unreleased_version_is_relocked_a_released_one_is_not() {
         "      one_of: [success, timeout]",
     );
     assert!(rulepack(&["lock", "--bump"], dir.path()).status.success());
-    // 1.1.0 is locked but not released: more edits are re-locked at the same version.
+    // The bumped version is locked but not released: more edits are re-locked at it.
     edit(
         dir.path(),
         "guest_invited.yml",
@@ -173,13 +200,13 @@ fn an_unreleased_version_is_relocked_a_released_one_is_not() {
     );
     let o = rulepack(&["check"], dir.path());
     assert!(
-        stderr(&o).contains("warning[W110]: the logic of `guest_invited` changed since unreleased version 1.1.0 was locked"),
+        stderr(&o).contains(&format!("warning[W110]: the logic of `guest_invited` changed since unreleased version {once} was locked")),
         "{}",
         stderr(&o)
     );
     let o = rulepack(&["lock"], dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(version_of(dir.path(), "guest_invited.yml"), "1.1.0");
+    assert_eq!(version_of(dir.path(), "guest_invited.yml"), once);
     assert!(!stderr(&rulepack(&["check"], dir.path())).contains("W110"));
     // Released, the version is frozen: the next change needs a bump again.
     assert!(
@@ -197,7 +224,7 @@ fn an_unreleased_version_is_relocked_a_released_one_is_not() {
     );
     assert_eq!(rulepack(&["lock"], dir.path()).status.code(), Some(1));
     assert!(rulepack(&["lock", "--bump"], dir.path()).status.success());
-    assert_eq!(version_of(dir.path(), "guest_invited.yml"), "1.2.0");
+    assert_eq!(version_of(dir.path(), "guest_invited.yml"), bumped(&once));
 }
 
 #[test]
@@ -266,12 +293,17 @@ fn ids_never_change_or_move() {
             "first: [guest_invited_v2]",
         );
     }
-    edit(
-        dir.path(),
+    for file in [
         "guest_invited_after_settings_loosened.yml",
-        "then: guest_invited\n",
-        "then: guest_invited_v2\n",
-    );
+        "guest_invited_after_access_opened.yml",
+    ] {
+        edit(
+            dir.path(),
+            file,
+            "then: guest_invited\n",
+            "then: guest_invited_v2\n",
+        );
+    }
     edit(
         dir.path(),
         "b2b_domain_policy_changed.yml",
