@@ -187,14 +187,31 @@ fn alive(pid: u32) -> bool {
 pub fn abandon_all() {
     let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
     for dir in live.iter() {
-        // A worker may be adding a file as the folder is removed: retry a few times.
-        for _ in 0..5 {
-            if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
-                break;
-            }
-        }
+        abandon(dir);
     }
     std::mem::forget(live);
+}
+
+/// Workers may still be writing into `dir`. Renaming it first stops new files appearing in it
+/// (their paths name the old folder, and `write_file` never recreates it); removal then only
+/// races with the writes already in flight, so it is retried until the folder is gone. The new
+/// name keeps this process's staging prefix, so a kill meanwhile is cleaned up by the next build.
+fn abandon(dir: &Path) {
+    let mut dead = dir.as_os_str().to_owned();
+    dead.push("-abandoned");
+    let dead = PathBuf::from(dead);
+    let target = if std::fs::rename(dir, &dead).is_ok() {
+        dead
+    } else {
+        dir.to_path_buf()
+    };
+    let start = std::time::Instant::now();
+    while std::fs::symlink_metadata(&target).is_ok()
+        && std::fs::remove_dir_all(&target).is_err()
+        && start.elapsed() < std::time::Duration::from_secs(5)
+    {
+        std::thread::yield_now();
+    }
 }
 
 /// Artifact paths come from validated slugs; refuse anything that could leave the folder anyway.
