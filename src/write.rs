@@ -292,3 +292,43 @@ fn collect(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) -> io:
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// The interrupt race: workers keep adding files in new subfolders while the folder is
+    /// abandoned. Nothing may be left beside `out`, however the writes interleave.
+    #[test]
+    fn abandoning_while_workers_write_leaves_nothing() {
+        for round in 0..20 {
+            let parent = tempfile::tempdir().unwrap();
+            let staging = Staging::new(&parent.path().join("out")).unwrap();
+            let stop = AtomicBool::new(false);
+            std::thread::scope(|s| {
+                for worker in 0..4 {
+                    let (staging, stop) = (&staging, &stop);
+                    s.spawn(move || {
+                        let mut i = 0;
+                        while !stop.load(Ordering::Relaxed) {
+                            let rel = format!("d{}/w{worker}/f{i}.txt", i % 7);
+                            let _ = staging.write_file(Path::new(&rel), b"x");
+                            i += 1;
+                        }
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5 + round));
+                abandon(staging.root());
+                // Writes that go on after the abandon must not bring anything back.
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                stop.store(true, Ordering::Relaxed);
+            });
+            let left: Vec<_> = std::fs::read_dir(parent.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert!(left.is_empty(), "round {round}: {left:?}");
+        }
+    }
+}
