@@ -28,24 +28,27 @@ const MAX_SCANNED: usize = 96 * 1024;
 /// The text with its top-level `tests:` section blanked; unchanged when it has none or when the
 /// section cannot be located for certain.
 pub fn blank(text: &str) -> Cow<'_, str> {
-    let Some((start, end)) = section(text) else {
-        return Cow::Borrowed(text);
-    };
-    let mut out = String::with_capacity(text.len());
-    out.push_str(&text[..start]);
+    match section(text) {
+        Some(range) => blank_range(text, range),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// The text with the lines in `start..end` (a range `section` gave) blanked.
+pub fn blank_range(text: &str, (start, end): (usize, usize)) -> Cow<'_, str> {
+    let mut bytes = text.as_bytes().to_vec();
     // Byte for byte, so a multi-byte character becomes as many bytes as it had.
     let mut line_start = true;
-    out.extend(text.as_bytes()[start..end].iter().map(|&b| {
-        let c = match b {
-            b'\n' | b'\r' => b as char,
-            _ if line_start => '#',
-            _ => ' ',
-        };
-        line_start = b == b'\n';
-        c
-    }));
-    out.push_str(&text[end..]);
-    Cow::Owned(out)
+    for b in &mut bytes[start..end] {
+        let was = *b;
+        if was != b'\n' && was != b'\r' {
+            *b = if line_start { b'#' } else { b' ' };
+        }
+        line_start = was == b'\n';
+    }
+    // Every byte of the section became ASCII, so the text stays UTF-8; were it not, the file
+    // would be read whole.
+    String::from_utf8(bytes).map_or(Cow::Borrowed(text), Cow::Owned)
 }
 
 /// Byte range of the top-level `tests` entry: from the start of its key's line to the start of
@@ -337,7 +340,9 @@ impl Scan {
 /// The index just past the quote that closes a scalar opened before `from`, if on this line.
 fn close_quote(line: &[u8], from: usize, quote: u8) -> Option<usize> {
     let mut i = from;
-    while i < line.len() {
+    // Test events are mostly quoted text: jump from quote to quote (or escape).
+    while let Some(n) = memchr::memchr2(quote, b'\\', line.get(i..)?) {
+        i += n;
         match line[i] {
             b'\\' if quote == b'"' => i += 2,
             b'\'' if quote == b'\'' && line.get(i + 1) == Some(&b'\'') => i += 2,
