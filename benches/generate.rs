@@ -175,7 +175,8 @@ fn vary(c: &mut Value, i: usize) {
 /// `n` Graph records as JSON Lines, made from the pack's own test events: one in ten from a test
 /// that expects a match, two in ten from near misses, the rest background (a test event whose
 /// activity is renamed to an everyday one no rule looks for). Each record gets its own id and
-/// correlation id and a time 0.5 s after the previous record.
+/// correlation id, an event time 0.5 s after the previous record's and an ingestion time a
+/// little later (`ingestion_delay_ms`), so `rulepack simulate` reads them as exported.
 fn records(n: usize, rules_dir: &Path, out: &Path) -> Result<(), String> {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut sources = SourceMap::default();
@@ -199,8 +200,6 @@ fn records(n: usize, rules_dir: &Path, out: &Path) -> Result<(), String> {
     }
     let file = std::fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-    // 2026-01-01T00:00:00Z
-    let base: i64 = 1_767_225_600;
     let mut from_hit = 0usize;
     for i in 0..n {
         let r = mix(i as u64);
@@ -219,17 +218,8 @@ fn records(n: usize, rules_dir: &Path, out: &Path) -> Result<(), String> {
             }
         };
         let ms = i as i64 * 500;
-        let t = base + ms / 1000;
-        let (days, rem) = ((t - base).div_euclid(86_400), t.rem_euclid(86_400));
-        // 2026-01-01 + days, within 2026 for up to ~63 million records.
-        let (month, day) = month_day(days as u32);
-        v["activityDateTime"] = Value::String(format!(
-            "2026-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}0000+00:00",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60,
-            ms % 1000
-        ));
+        v["activityDateTime"] = Value::String(iso(ms));
+        v["ingestionTime"] = Value::String(iso(ms + ingestion_delay_ms(i as u64)));
         let corr = uuid(i as u64 + 1_000_000_007);
         v["id"] = Value::String(format!("Directory_{corr}_BENCH_{i}"));
         v["correlationId"] = Value::String(corr);
@@ -243,6 +233,34 @@ fn records(n: usize, rules_dir: &Path, out: &Path) -> Result<(), String> {
         out.display()
     );
     Ok(())
+}
+
+/// How long after its event record `i` is ingested: mostly 20 s to 3 min, one in ten 5 to 9 min
+/// (late, still inside the default tolerated delay of 10 min) and one in fifty 11 to 30 min
+/// (lost to lateness by single-record rules), so the simulation meets every case.
+fn ingestion_delay_ms(i: u64) -> i64 {
+    let r = mix(i ^ 0xA5A5_A5A5_0000_0000);
+    let spread = |lo: i64, hi: i64| lo + ((r >> 16) % ((hi - lo) as u64)) as i64;
+    match r % 50 {
+        0 => spread(660_000, 1_800_000),
+        1..=5 => spread(300_000, 540_000),
+        _ => spread(20_000, 180_000),
+    }
+}
+
+/// The ISO 8601 time `ms` milliseconds after 2026-01-01T00:00:00Z, as Graph writes it; within
+/// 2026 for up to ~63 million records.
+fn iso(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (month, day) = month_day(days as u32);
+    format!(
+        "2026-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}0000+00:00",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    )
 }
 
 /// Everyday audit activities that no guest rule looks for.

@@ -187,14 +187,31 @@ fn alive(pid: u32) -> bool {
 pub fn abandon_all() {
     let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
     for dir in live.iter() {
-        // A worker may be adding a file as the folder is removed: retry a few times.
-        for _ in 0..5 {
-            if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
-                break;
-            }
-        }
+        abandon(dir);
     }
     std::mem::forget(live);
+}
+
+/// Workers may still be writing into `dir`. Renaming it first stops new files appearing in it
+/// (their paths name the old folder, and `write_file` never recreates it); removal then only
+/// races with the writes already in flight, so it is retried until the folder is gone. The new
+/// name keeps this process's staging prefix, so a kill meanwhile is cleaned up by the next build.
+fn abandon(dir: &Path) {
+    let mut dead = dir.as_os_str().to_owned();
+    dead.push("-abandoned");
+    let dead = PathBuf::from(dead);
+    let target = if std::fs::rename(dir, &dead).is_ok() {
+        dead
+    } else {
+        dir.to_path_buf()
+    };
+    let start = std::time::Instant::now();
+    while std::fs::symlink_metadata(&target).is_ok()
+        && std::fs::remove_dir_all(&target).is_err()
+        && start.elapsed() < std::time::Duration::from_secs(5)
+    {
+        std::thread::yield_now();
+    }
 }
 
 /// Artifact paths come from validated slugs; refuse anything that could leave the folder anyway.
@@ -274,4 +291,44 @@ fn collect(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) -> io:
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// The interrupt race: workers keep adding files in new subfolders while the folder is
+    /// abandoned. Nothing may be left beside `out`, however the writes interleave.
+    #[test]
+    fn abandoning_while_workers_write_leaves_nothing() {
+        for round in 0..20 {
+            let parent = tempfile::tempdir().unwrap();
+            let staging = Staging::new(&parent.path().join("out")).unwrap();
+            let stop = AtomicBool::new(false);
+            std::thread::scope(|s| {
+                for worker in 0..4 {
+                    let (staging, stop) = (&staging, &stop);
+                    s.spawn(move || {
+                        let mut i = 0;
+                        while !stop.load(Ordering::Relaxed) {
+                            let rel = format!("d{}/w{worker}/f{i}.txt", i % 7);
+                            let _ = staging.write_file(Path::new(&rel), b"x");
+                            i += 1;
+                        }
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5 + round));
+                abandon(staging.root());
+                // Writes that go on after the abandon must not bring anything back.
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                stop.store(true, Ordering::Relaxed);
+            });
+            let left: Vec<_> = std::fs::read_dir(parent.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert!(left.is_empty(), "round {round}: {left:?}");
+        }
+    }
 }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::fuzz::{run_for, strays, tree};
+use common::fuzz::{Rng, cases, run_for, strays, tree};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -98,43 +98,70 @@ fn a_killed_builds_leftovers_are_cleaned_up_by_the_next() {
     assert_eq!(tree(&dir.path().join("out")), out);
 }
 
-/// Starts a build, waits until its staging folder exists, then sends `signal`.
-fn interrupt(dir: &Path, signal: i32) -> std::process::ExitStatus {
+/// Starts a build, waits until its staging folder exists and then `delay` more, and sends
+/// `signal`. `None` when the build ended before it could be interrupted.
+fn interrupt(dir: &Path, signal: i32, delay: Duration) -> Option<std::process::ExitStatus> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rulepack"))
         .current_dir(dir)
         .arg("build")
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // Its own staging folder: a killed build's leftovers may still lie beside `out/`.
+    let own = format!(".rulepack-staging-{}-", child.id());
     let start = Instant::now();
-    while strays(dir).is_empty() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the build ended ({status}) before it could be interrupted");
+    while !strays(dir).iter().any(|s| s.starts_with(&own)) {
+        if child.try_wait().unwrap().is_some() {
+            return None;
         }
         assert!(start.elapsed() < LIMIT, "no staging folder appeared");
         std::thread::sleep(Duration::from_millis(1));
     }
+    std::thread::sleep(delay);
+    if child.try_wait().unwrap().is_some() {
+        return None;
+    }
     let pid = libc::pid_t::try_from(child.id()).unwrap();
     // SAFETY: signals our own child, which has not been reaped yet.
     assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
-    child.wait().unwrap()
+    Some(child.wait().unwrap())
 }
 
+/// Interrupts at seeded random moments of the write stage: a signal that lands while workers
+/// are still adding files is the race that once left a staging folder behind.
 #[test]
 fn an_interrupted_build_leaves_out_as_it_was_and_nothing_else() {
     let dir = project(300);
     std::fs::create_dir_all(dir.path().join("out/previous")).unwrap();
     std::fs::write(dir.path().join("out/previous/file.txt"), "old output\n").unwrap();
     let before = tree(&dir.path().join("out"));
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        let status = interrupt(dir.path(), signal);
-        assert_eq!(status.code(), Some(130), "signal {signal}: {status}");
-        assert!(strays(dir.path()).is_empty(), "{:?}", strays(dir.path()));
-        assert_eq!(tree(&dir.path().join("out")), before);
+    let mut rng = Rng(0x5157_4e41_4c53);
+    let mut interrupted = 0;
+    for case in 0..cases(12) {
+        let signal = *rng.pick(&[libc::SIGINT, libc::SIGTERM, libc::SIGKILL]);
+        let delay = Duration::from_millis(rng.below(40) as u64);
+        let Some(status) = interrupt(dir.path(), signal, delay) else {
+            // Finished first: it replaced out/, so put the previous output back.
+            std::fs::remove_dir_all(dir.path().join("out")).unwrap();
+            std::fs::create_dir_all(dir.path().join("out/previous")).unwrap();
+            std::fs::write(dir.path().join("out/previous/file.txt"), "old output\n").unwrap();
+            continue;
+        };
+        interrupted += 1;
+        let what = format!("case {case}: signal {signal} after {delay:?}");
+        if signal == libc::SIGKILL {
+            assert!(status.code().is_none(), "{what}: {status}");
+        } else {
+            assert_eq!(status.code(), Some(130), "{what}: {status}");
+            assert!(
+                strays(dir.path()).is_empty(),
+                "{what}: {:?}",
+                strays(dir.path())
+            );
+        }
+        assert_eq!(tree(&dir.path().join("out")), before, "{what}");
     }
-    let status = interrupt(dir.path(), libc::SIGKILL);
-    assert!(status.code().is_none());
-    assert_eq!(tree(&dir.path().join("out")), before);
+    assert!(interrupted > 0, "no build was interrupted");
     let again = rulepack(dir.path(), &["build"]);
     assert!(
         again.status.success(),

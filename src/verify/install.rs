@@ -108,6 +108,24 @@ impl Installed {
     pub fn file(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
+
+    /// `sigma check` from this sigma-cli engine, offline. The console script has its venv's
+    /// build path in its first line and the venv was moved into place after installing, so the
+    /// CLI starts through the interpreter; attacktag and d3_fendtag download MITRE data on
+    /// first use, so they are excluded.
+    pub fn sigma_check(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(self.python());
+        cmd.args([
+            "-c",
+            "import sys; from sigma.cli.main import main; sys.argv[0] = 'sigma'; main()",
+            "check",
+            "-x",
+            "attacktag",
+            "-x",
+            "d3_fendtag",
+        ]);
+        cmd
+    }
 }
 
 /// The folder engines live in: `--engines`, else `RULEPACK_ENGINES`, else

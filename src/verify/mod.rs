@@ -337,21 +337,10 @@ fn sigma_check(pack: &Pack, engine: &Installed) -> Judged {
     if files.is_empty() {
         return Ok(Judgement::new(check, 0, Vec::new()));
     }
-    // sigma-cli's console script has its venv's path in its first line; the venv was moved into
-    // place after installing, so the CLI is started through the interpreter instead.
     let out = spawn(
-        Command::new(engine.python())
-            .args([
-                "-c",
-                "import sys; from sigma.cli.main import main; sys.argv[0] = 'sigma'; main()",
-                "check",
-                // attacktag and d3_fendtag download MITRE data on first use; verify runs offline.
-                "-x",
-                "attacktag",
-                "-x",
-                "d3_fendtag",
-                "--fail-on-issues",
-            ])
+        engine
+            .sigma_check()
+            .arg("--fail-on-issues")
             .args(files.iter().map(|(_, p)| p)),
     )?;
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -75,22 +75,12 @@ pub fn sigma_packs(dir: &Path) -> Result<(), String> {
 }
 
 fn sigma_excluding(dir: &Path, excluded: &[&str]) -> Result<(), String> {
-    // sigma-cli as `rulepack verify` installs it (.tools/engines, scripts/setup-validators); its
-    // console script names the venv's build path, so the CLI starts through the interpreter.
+    // sigma-cli as `rulepack verify` installs it (.tools/engines, scripts/setup-validators).
     use rulepack::verify::install::{SIGMA_CLI, ensure};
     let engine = ensure(&SIGMA_CLI, &repo().join(".tools/engines")).expect("sigma-cli engine");
-    let out = run(Command::new(engine.python())
-        .args([
-            "-c",
-            "import sys; from sigma.cli.main import main; sys.argv[0] = 'sigma'; main()",
-            "check",
-            "-x",
-            "attacktag",
-            "-x",
-            "d3_fendtag",
-            "--file-pattern",
-            "azure_*.yml",
-        ])
+    let out = run(engine
+        .sigma_check()
+        .args(["--file-pattern", "azure_*.yml"])
         .args(excluded.iter().flat_map(|x| ["-x", x]))
         .arg(dir));
     let stdout = String::from_utf8_lossy(&out.stdout);
