@@ -70,6 +70,8 @@ pub struct Compiled {
     pub warnings: Vec<Diagnostic>,
     /// The pack's schedule and deployment settings the artifacts were rendered with.
     pub settings: schedule::PackSettings,
+    /// Rule name → the backends that ship it as a hunting query (`Renderer::hunting_backends`).
+    pub hunting: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Log sources declared under `logsources/` of the templates.
@@ -259,12 +261,18 @@ pub fn compile(
     })?;
     let mut artifacts: Vec<Artifact> = rendered.out.into_iter().flatten().collect();
     artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    let hunting = rules
+        .iter()
+        .map(|r| (r.name.0.clone(), renderer.hunting_backends(r)))
+        .filter(|(_, b)| !b.is_empty())
+        .collect();
     Ok(Compiled {
         rules,
         logsources,
         artifacts,
         warnings: warnings.into_iter().chain(rendered.warnings).collect(),
         settings: renderer.settings().clone(),
+        hunting,
     })
 }
 
@@ -455,6 +463,9 @@ pub fn tests_manifest(c: &Compiled, sources: &SourceMap) -> String {
                     "delay_minutes": b.delay,
                     "window_minutes": b.window,
                 },
+                // Backends that ship it as a hunting query: not scheduled there (one run by a
+                // person over a time range, docs/semantics.md "Hunting queries").
+                "hunting": c.hunting.get(&r.name.0).cloned().unwrap_or_default(),
                 "file": file,
                 "aggregation": r.aggregation().is_some(),
                 "correlation": r.correlation().map(|c| c.kind),

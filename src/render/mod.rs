@@ -165,6 +165,27 @@ impl Renderer {
         &self.settings
     }
 
+    /// The backends that ship `rule` as a hunting query a person runs, not a scheduled search:
+    /// those whose `fields.yml` constant `hunting_kinds` names the rule's correlation kind.
+    /// Templates read the same constant; the engines and the schedule proof read this, so a
+    /// hunting query is left out of schedule checks by the declaration, never by its name.
+    pub fn hunting_backends(&self, rule: &Rule) -> Vec<String> {
+        let Some(kind) = rule.correlation().map(|c| kind_name(c.kind)) else {
+            return Vec::new();
+        };
+        self.backends
+            .iter()
+            .filter(|b| {
+                b.fields
+                    .constants
+                    .get("hunting_kinds")
+                    .and_then(|v| v.as_array())
+                    .is_some_and(|kinds| kinds.iter().any(|k| k.as_str() == Some(kind)))
+            })
+            .map(|b| b.config.name.clone())
+            .collect()
+    }
+
     /// Renders one rule's artifacts for every backend; `rules` is the pack, for correlations.
     pub fn render(
         &self,
@@ -467,6 +488,7 @@ impl Renderer {
                     ctx.insert_value("c", self.constants[i].clone());
                     ctx.insert_value("pipelines", self.pipelines.clone());
                     ctx.insert_value("pack", self.pack.clone());
+                    ctx.insert_value("settings", to_value(&self.settings, &b.templates[0].path)?);
                     let t = &b.templates[b.config.artifacts.len() + j];
                     Ok(Artifact {
                         path: Path::new(&b.config.name).join(&self.pack_files[i][j]),
