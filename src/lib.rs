@@ -70,6 +70,8 @@ pub struct Compiled {
     pub warnings: Vec<Diagnostic>,
     /// The pack's schedule and deployment settings the artifacts were rendered with.
     pub settings: schedule::PackSettings,
+    /// Rule name → the backends that ship it as a hunting query (`Renderer::hunting_backends`).
+    pub hunting: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Log sources declared under `logsources/` of the templates.
@@ -197,27 +199,44 @@ pub fn check_unlocked(
     Ok((rules, logsources))
 }
 
+/// Files read, parsed and validated at a time. Without the tests (`build`), each file's text
+/// is cut to its rule part once the rule is valid, so a large pack's texts (mostly test events)
+/// are never all held at once.
+const LOAD_CHUNK: usize = 256;
+
 /// Loads and validates every file: per file, its rule or its problems; and the problems of
-/// reading and parsing, which come first.
+/// reading and parsing, reading's first.
 fn load_valid<E: serde::de::DeserializeOwned + Send + Sync + load::raw::TestEvent>(
     files: &[PathBuf],
     sources: &mut SourceMap,
     logsources: &[LogSource],
     omit_tests: bool,
 ) -> (Vec<Result<Rule, Vec<Diagnostic>>>, Vec<Diagnostic>) {
-    let (ids, mut diags) = load::read_sources(files, sources);
-    // Each file is parsed and validated on one worker, and its raw form dropped right away.
-    let parsed = load::parse_each::<E, _>(sources, &ids, omit_tests, |file, raw| {
-        raw.map(|raw| validate::validate(&raw, file, &sources.get(file).text, logsources))
-    });
     let mut validated = Vec::new();
-    for p in parsed {
-        match p {
-            Ok(v) => validated.push(v),
-            Err(d) => diags.push(d),
+    let (mut read_diags, mut parse_diags) = (Vec::new(), Vec::new());
+    for chunk in files.chunks(LOAD_CHUNK) {
+        let (ids, diags) = load::read_sources(chunk, sources);
+        read_diags.extend(diags);
+        // Each file is parsed and validated on one worker, and its raw form dropped right away.
+        let parsed = load::parse_each::<E, _>(sources, &ids, omit_tests, |file, raw| {
+            raw.map(|raw| validate::validate(&raw, file, &sources.get(file).text, logsources))
+        });
+        for (&file, (p, tests_from)) in ids.iter().zip(parsed) {
+            match p {
+                Ok(Ok(rule)) => {
+                    // A valid rule's diagnostics all point into its rule part.
+                    if let Some(at) = tests_from {
+                        sources.truncate(file, at);
+                    }
+                    validated.push(Ok(rule));
+                }
+                Ok(Err(ds)) => validated.push(Err(ds)),
+                Err(d) => parse_diags.push(d),
+            }
         }
     }
-    (validated, diags)
+    read_diags.extend(parse_diags);
+    (validated, read_diags)
 }
 
 /// Check, then render every rule for every backend, in memory.
@@ -242,12 +261,18 @@ pub fn compile(
     })?;
     let mut artifacts: Vec<Artifact> = rendered.out.into_iter().flatten().collect();
     artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    let hunting = rules
+        .iter()
+        .map(|r| (r.name.0.clone(), renderer.hunting_backends(r)))
+        .filter(|(_, b)| !b.is_empty())
+        .collect();
     Ok(Compiled {
         rules,
         logsources,
         artifacts,
         warnings: warnings.into_iter().chain(rendered.warnings).collect(),
         settings: renderer.settings().clone(),
+        hunting,
     })
 }
 
@@ -438,6 +463,9 @@ pub fn tests_manifest(c: &Compiled, sources: &SourceMap) -> String {
                     "delay_minutes": b.delay,
                     "window_minutes": b.window,
                 },
+                // Backends that ship it as a hunting query: not scheduled there (one run by a
+                // person over a time range, docs/semantics.md "Hunting queries").
+                "hunting": c.hunting.get(&r.name.0).cloned().unwrap_or_default(),
                 "file": file,
                 "aggregation": r.aggregation().is_some(),
                 "correlation": r.correlation().map(|c| c.kind),

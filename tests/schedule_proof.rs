@@ -6,7 +6,9 @@
 //! simulator expects must be raised by exactly the run it names: none twice, none lost within
 //! the tolerated delay, none extra, and every rule must alert at least once. The rules duckdb-kql
 //! cannot translate must be exactly the ones rulepack.yml declares under
-//! `verify.not_executable`. A deliberately wrong variant of the queries (the pack before issue
+//! `verify.not_executable`; the rules left out as hunting queries (not scheduled) exactly the
+//! ones the Sentinel templates declare (`hunting_kinds`), read through the compiler, never a
+//! list of names here. A deliberately wrong variant of the queries (the pack before issue
 //! 12: no ingestion-time bounds) must fail the same proof.
 
 mod common;
@@ -72,13 +74,38 @@ fn built_queries_alert_exactly_once_on_schedule() {
         .get("duckdb-kql")
         .map(|s| s.iter().cloned().collect())
         .unwrap_or_default();
-    let listed = format!("not executable by duckdb-kql: [{}]", declared.join(", "));
-    assert!(line.ends_with(&listed), "expected `{listed}`\n{ctx}");
-    // Every other rule of the pack was checked and passed.
-    let stdout = String::from_utf8_lossy(&out.stdout);
     let pack = common::compile_pack();
+    let hunting: Vec<&str> = pack
+        .rules
+        .iter()
+        .map(|r| r.name.0.as_str())
+        .filter(|n| {
+            pack.hunting
+                .get(*n)
+                .is_some_and(|b| b.iter().any(|b| b == "sentinel"))
+        })
+        .collect();
+    // The pack ships its absence as a hunting query: the exclusion below is exercised.
+    assert!(!hunting.is_empty(), "no hunting query in the pack");
+    let listed = format!(
+        "hunting queries, not scheduled: [{}]; not executable by duckdb-kql: [{}]",
+        hunting.join(", "),
+        declared.join(", ")
+    );
+    assert!(line.ends_with(&listed), "expected `{listed}`\n{ctx}");
+    // Every other rule of the pack was checked and passed; each hunting query was named.
+    let stdout = String::from_utf8_lossy(&out.stdout);
     for rule in &pack.rules {
         let name = &rule.name.0;
+        if hunting.contains(&name.as_str()) {
+            assert!(
+                stdout
+                    .lines()
+                    .any(|l| l.starts_with(&format!("HUNTING {name}: "))),
+                "{name} left out without being named\n{ctx}"
+            );
+            continue;
+        }
         if declared.contains(name) {
             continue;
         }

@@ -35,6 +35,16 @@ pub fn compile_pack() -> Compiled {
     compile_dir(&repo().join("rules"))
 }
 
+/// The shipped pack's rules that `backend` ships as hunting queries (its `hunting_kinds`).
+pub fn hunting(backend: &str) -> Vec<String> {
+    compile_pack()
+        .hunting
+        .into_iter()
+        .filter(|(_, b)| b.iter().any(|b| b == backend))
+        .map(|(name, _)| name)
+        .collect()
+}
+
 pub fn compile_dir(rules: &Path) -> Compiled {
     let mut sources = SourceMap::default();
     match compile(

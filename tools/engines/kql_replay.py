@@ -8,7 +8,9 @@ MANIFEST is the JSON of `rulepack export-tests`; OUT_DIR is the build folder its
 are relative to. Each test's events become AuditLogs rows (auditlogs.py), each ingested at its
 event time, and the .kql file runs as Sentinel schedules it (scheduled.py): every frequency up to
 one run at the newest record + the tolerated delay (the test's "now"), each seeing the rows
-ingested by then. "Some run returned a row" must equal the test's expect_match. duckdb-kql fails
+ingested by then. A rule Sentinel ships as a hunting query (the manifest's `hunting` names
+"sentinel") is not scheduled: it runs once, at that "now", over every row, as a person running
+it would. "Some run returned a row" must equal the test's expect_match. duckdb-kql fails
 closed (KqlUnsupportedError) on constructs it does not know: such a rule is reported as "not
 executable offline", never as passed; `rulepack verify` fails it unless the pack's manifest
 declares it. One JSON line per verdict (auditlogs.verdict); `rulepack verify` runs this script
@@ -23,7 +25,7 @@ from duckdb_kql import KqlUnsupportedError
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from auditlogs import replay_args, to_row, verdict  # noqa: E402
-from scheduled import connect, run_scheduled, test_runs  # noqa: E402
+from scheduled import connect, hunt_time, run_scheduled, test_runs  # noqa: E402
 
 ENGINE = "duckdb-kql"
 
@@ -38,12 +40,12 @@ def main():
         for test in rule["tests"]:
             rows = [to_row(e) for e in test["events"]]
             times = [r["TimeGenerated"] for r in rows]
+            if "sentinel" in rule["hunting"]:
+                when = [hunt_time(times, rule["schedule"])]
+            else:
+                when = test_runs(times, rule["schedule"])
             try:
-                runs = run_scheduled(
-                    connect([(r, r["TimeGenerated"]) for r in rows]),
-                    kql,
-                    test_runs(times, rule["schedule"]),
-                )
+                runs = run_scheduled(connect([(r, r["TimeGenerated"]) for r in rows]), kql, when)
             except KqlUnsupportedError as e:
                 # Translation is static: no other test of this rule can run either.
                 first = str(e).splitlines()[0]

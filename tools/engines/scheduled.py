@@ -83,6 +83,12 @@ def test_runs(times, schedule):
     return runs
 
 
+def hunt_time(times, schedule):
+    """When a test's hunting query runs: once, at the newest record + the tolerated delay (the
+    evaluator's "now" plus the wait for late records, as the last scheduled run of test_runs)."""
+    return max(times) + dt.timedelta(minutes=schedule["delay_minutes"])
+
+
 def run_scheduled(con, kql, runs, columns=False):
     """[(run time, rows)] for every run (ascending times) that returned rows; with `columns`,
     rows is (column names, rows).
