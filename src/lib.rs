@@ -199,27 +199,44 @@ pub fn check_unlocked(
     Ok((rules, logsources))
 }
 
+/// Files read, parsed and validated at a time. Without the tests (`build`), each file's text
+/// is cut to its rule part once the rule is valid, so a large pack's texts (mostly test events)
+/// are never all held at once.
+const LOAD_CHUNK: usize = 256;
+
 /// Loads and validates every file: per file, its rule or its problems; and the problems of
-/// reading and parsing, which come first.
+/// reading and parsing, reading's first.
 fn load_valid<E: serde::de::DeserializeOwned + Send + Sync + load::raw::TestEvent>(
     files: &[PathBuf],
     sources: &mut SourceMap,
     logsources: &[LogSource],
     omit_tests: bool,
 ) -> (Vec<Result<Rule, Vec<Diagnostic>>>, Vec<Diagnostic>) {
-    let (ids, mut diags) = load::read_sources(files, sources);
-    // Each file is parsed and validated on one worker, and its raw form dropped right away.
-    let parsed = load::parse_each::<E, _>(sources, &ids, omit_tests, |file, raw| {
-        raw.map(|raw| validate::validate(&raw, file, &sources.get(file).text, logsources))
-    });
     let mut validated = Vec::new();
-    for p in parsed {
-        match p {
-            Ok(v) => validated.push(v),
-            Err(d) => diags.push(d),
+    let (mut read_diags, mut parse_diags) = (Vec::new(), Vec::new());
+    for chunk in files.chunks(LOAD_CHUNK) {
+        let (ids, diags) = load::read_sources(chunk, sources);
+        read_diags.extend(diags);
+        // Each file is parsed and validated on one worker, and its raw form dropped right away.
+        let parsed = load::parse_each::<E, _>(sources, &ids, omit_tests, |file, raw| {
+            raw.map(|raw| validate::validate(&raw, file, &sources.get(file).text, logsources))
+        });
+        for (&file, (p, tests_from)) in ids.iter().zip(parsed) {
+            match p {
+                Ok(Ok(rule)) => {
+                    // A valid rule's diagnostics all point into its rule part.
+                    if let Some(at) = tests_from {
+                        sources.truncate(file, at);
+                    }
+                    validated.push(Ok(rule));
+                }
+                Ok(Err(ds)) => validated.push(Err(ds)),
+                Err(d) => parse_diags.push(d),
+            }
         }
     }
-    (validated, diags)
+    read_diags.extend(parse_diags);
+    (validated, read_diags)
 }
 
 /// Check, then render every rule for every backend, in memory.

@@ -688,7 +688,8 @@ fn fail(diags: &[Diagnostic], sources: &SourceMap, format: Format) -> ExitCode {
 
 fn report(diags: &[Diagnostic], sources: &SourceMap, format: Format) {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let mut err = std::io::stderr().lock();
+    // One write per buffer, not three per diagnostic: a large pack prints thousands.
+    let mut err = std::io::BufWriter::with_capacity(1 << 16, std::io::stderr().lock());
     for d in diags {
         let text = match format {
             Format::Human => diag::render_human(d, sources, color),

@@ -47,6 +47,16 @@ impl SourceMap {
         &self.files[id.0]
     }
 
+    /// Forgets a file's text from `len` on (a line start that nothing read later points at or
+    /// after): `build` keeps only the rule part of each file, not its tests.
+    pub fn truncate(&mut self, id: FileId, len: usize) {
+        let text = &mut self.files[id.0].text;
+        if text.is_char_boundary(len) {
+            text.truncate(len);
+            text.shrink_to_fit();
+        }
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, file: FileId, offset: usize) -> (usize, usize) {
         let text = &self.get(file).text;

@@ -37,6 +37,11 @@ pub fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
 
 /// Reads a file into the source map, refusing special, non-UTF-8 and oversized files.
 pub fn read_source(path: &Path, sources: &mut SourceMap) -> Result<FileId, Diagnostic> {
+    read_text(path).map(|text| sources.add(path, text))
+}
+
+/// A file's text, without a leading BOM; refuses special, non-UTF-8 and oversized files.
+fn read_text(path: &Path) -> Result<String, Diagnostic> {
     let bytes = files::read_bounded(path, yaml::MAX_FILE_BYTES as u64).map_err(|e| {
         let d = |code| Diagnostic::error(code, e.to_string()).in_file(path);
         match e {
@@ -68,20 +73,23 @@ pub fn read_source(path: &Path, sources: &mut SourceMap) -> Result<FileId, Diagn
         .at_line(line, column)
         .help("save the file as UTF-8")
     })?;
-    let text = text
+    Ok(text
         .strip_prefix('\u{feff}')
         .map(str::to_string)
-        .unwrap_or(text);
-    Ok(sources.add(path, text))
+        .unwrap_or(text))
 }
 
-/// Reads every file into the source map; one diagnostic per file that cannot be read.
+/// Reads every file into the source map (on every core: on a disk, reads wait); one diagnostic
+/// per file that cannot be read.
 pub fn read_sources(paths: &[PathBuf], sources: &mut SourceMap) -> (Vec<FileId>, Vec<Diagnostic>) {
+    use rayon::prelude::*;
+    let texts: Vec<Result<String, Diagnostic>> =
+        crate::parallel(|| paths.par_iter().map(|p| read_text(p)).collect());
     let mut files = Vec::new();
     let mut diags = Vec::new();
-    for path in paths {
-        match read_source(path, sources) {
-            Ok(f) => files.push(f),
+    for (path, text) in paths.iter().zip(texts) {
+        match text {
+            Ok(text) => files.push(sources.add(path, text)),
             Err(d) => diags.push(d),
         }
     }
@@ -90,13 +98,14 @@ pub fn read_sources(paths: &[PathBuf], sources: &mut SourceMap) -> (Vec<FileId>,
 
 /// Parses each file as a rule and hands the result to `then`, on every core; results keep the
 /// files' order. Parsing dominates loading and files are independent. With `omit_tests` the
-/// top-level `tests:` section is not parsed at all (see `tests_section`).
+/// top-level `tests:` section is not parsed at all (see `tests_section`), and each result comes
+/// with where that section starts when it runs to the end of the file: all after it is tests.
 pub fn parse_each<E, T>(
     sources: &SourceMap,
     files: &[FileId],
     omit_tests: bool,
     then: impl Fn(FileId, Result<RawRule<E>, Diagnostic>) -> T + Sync + Send,
-) -> Vec<T>
+) -> Vec<(T, Option<usize>)>
 where
     E: DeserializeOwned + Send,
     T: Send,
@@ -107,12 +116,14 @@ where
             .par_iter()
             .map(|&file| {
                 let text = &sources.get(file).text;
-                let text = if omit_tests {
-                    tests_section::blank(text)
-                } else {
-                    std::borrow::Cow::Borrowed(text.as_str())
+                let section = omit_tests.then(|| tests_section::section(text)).flatten();
+                let blanked = match section {
+                    Some(range) => tests_section::blank_range(text, range),
+                    None => std::borrow::Cow::Borrowed(text.as_str()),
                 };
-                then(file, yaml::parse_text::<RawRule<E>>(&text, sources, file))
+                let last = section.filter(|&(_, end)| end == text.len());
+                let raw = yaml::parse_text::<RawRule<E>>(&blanked, sources, file);
+                (then(file, raw), last.map(|(start, _)| start))
             })
             .collect()
     })

@@ -539,7 +539,7 @@ impl Renderer {
                 "fix the template or the backend table it reads",
             )
         })?;
-        Ok(normalise(&String::from_utf8_lossy(&out.bytes)))
+        Ok(normalise(out.bytes))
     }
 }
 
@@ -591,16 +591,79 @@ fn pipelines_value(backends: &[Backend], logsources: &[LogSource]) -> Result<Val
 }
 
 /// LF line ends, no trailing spaces, exactly one final newline: stable bytes for reviewers.
-fn normalise(text: &str) -> String {
-    let mut out: String = text
-        .replace("\r\n", "\n")
-        .lines()
-        .map(str::trim_end)
-        .collect::<Vec<_>>()
-        .join("\n");
-    while out.ends_with('\n') {
-        out.pop();
+/// In place, in the buffer the template wrote: pack artifacts run to tens of megabytes. (A CR
+/// before a line break is trailing white space, so trimming each line also turns CRLF into LF.)
+fn normalise(bytes: Vec<u8>) -> String {
+    let mut bytes = match String::from_utf8(bytes) {
+        Ok(text) => text.into_bytes(),
+        Err(e) => String::from_utf8_lossy(e.as_bytes())
+            .into_owned()
+            .into_bytes(),
+    };
+    let n = bytes.len();
+    let (mut read, mut write) = (0, 0);
+    loop {
+        let end = memchr::memchr(b'\n', &bytes[read..]).map_or(n, |i| read + i);
+        // Lines of UTF-8 text split at `\n` are UTF-8; trimming keeps whole characters.
+        let keep =
+            std::str::from_utf8(&bytes[read..end]).map_or(end - read, |l| l.trim_end().len());
+        bytes.copy_within(read..read + keep, write);
+        write += keep;
+        if end == n {
+            break;
+        }
+        // `write` <= `end` < `n`: the line break goes where the text was.
+        bytes[write] = b'\n';
+        write += 1;
+        read = end + 1;
     }
-    out.push('\n');
-    out
+    bytes.truncate(write);
+    while bytes.last() == Some(&b'\n') {
+        bytes.pop();
+    }
+    bytes.push(b'\n');
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The plain reading of the rule: CRLF to LF, each line trimmed, one final newline.
+    fn reference(text: &str) -> String {
+        let mut out: String = text
+            .replace("\r\n", "\n")
+            .lines()
+            .map(str::trim_end)
+            .collect::<Vec<_>>()
+            .join("\n");
+        while out.ends_with('\n') {
+            out.pop();
+        }
+        out.push('\n');
+        out
+    }
+
+    #[test]
+    fn normalise_in_place_reads_as_the_rule_says() {
+        let pieces = [
+            "a", " ", "\t", "\r", "\n", "\r\n", "\u{a0}", "\u{3000}", "é", "漢", "\u{85}", "x y",
+        ];
+        // Every sequence of up to four pieces, plus a few longer texts.
+        let mut texts = vec![String::new(), "a  \r\n\r\n b\t\n\n\n".to_string()];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    for d in pieces {
+                        texts.push(format!("{a}{b}{c}{d}"));
+                    }
+                }
+            }
+        }
+        for t in texts {
+            assert_eq!(
+                super::normalise(t.clone().into_bytes()),
+                reference(&t),
+                "{t:?}"
+            );
+        }
+    }
 }
