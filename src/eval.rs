@@ -63,7 +63,13 @@ impl<'a> Evaluator<'a> {
 
     /// Does one record satisfy the (lowered) condition?
     pub fn matches(&self, cond: &Cond, record: &Value) -> bool {
-        self.cond(cond, record, &mut Vec::new())
+        self.cond(cond, record, &mut Vec::new(), &Decoded::default())
+    }
+
+    /// [`Evaluator::matches`], with JSON text decoded at most once per record for every rule
+    /// that reads it: `decoded` must be used for this one `record` only.
+    pub fn matches_decoded(&self, cond: &Cond, record: &Value, decoded: &Decoded) -> bool {
+        self.cond(cond, record, &mut Vec::new(), decoded)
     }
 
     /// Does the rule fire on these records (in time order)? Without aggregation: on any record.
@@ -195,11 +201,11 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn cond<'v>(&self, c: &Cond, record: &'v Value, bound: &mut Bindings<'v>) -> bool {
+    fn cond<'v>(&self, c: &Cond, record: &'v Value, bound: &mut Bindings<'v>, d: &Decoded) -> bool {
         match c {
-            Cond::All(cs) => cs.iter().all(|c| self.cond(c, record, bound)),
-            Cond::Any(cs) => cs.iter().any(|c| self.cond(c, record, bound)),
-            Cond::Not(c) => !self.cond(c, record, bound),
+            Cond::All(cs) => cs.iter().all(|c| self.cond(c, record, bound, d)),
+            Cond::Any(cs) => cs.iter().any(|c| self.cond(c, record, bound, d)),
+            Cond::Not(c) => !self.cond(c, record, bound, d),
             Cond::Some { array, cond } => {
                 let Some((index, _, def)) = self.ls.arrays.get_full(&array.0) else {
                     return false;
@@ -214,12 +220,12 @@ impl<'a> Evaluator<'a> {
                 };
                 items.iter().any(|item| {
                     bound.push((index, item));
-                    let ok = self.cond(cond, record, bound);
+                    let ok = self.cond(cond, record, bound, d);
                     bound.pop();
                     ok
                 })
             }
-            Cond::Pred(p) => self.pred(p, record, bound),
+            Cond::Pred(p) => self.pred(p, record, bound, d),
         }
     }
 
@@ -247,12 +253,12 @@ impl<'a> Evaluator<'a> {
             .map(|v| text(v).into_owned())
     }
 
-    fn pred<'v>(&self, p: &Pred, record: &'v Value, bound: &Bindings<'v>) -> bool {
+    fn pred<'v>(&self, p: &Pred, record: &'v Value, bound: &Bindings<'v>, d: &Decoded) -> bool {
         let raw = self.value(&p.field.0, record, bound);
         let value: Option<Cow<'v, Value>> = if p.json.is_empty() {
             raw.map(Cow::Borrowed)
         } else {
-            raw.and_then(|v| follow(v, &p.json)).map(Cow::Owned)
+            raw.and_then(|v| d.follow(v, &p.json)).map(Cow::Owned)
         };
         let value = value.filter(|v| !v.is_null());
         match &p.op {
@@ -264,7 +270,7 @@ impl<'a> Evaluator<'a> {
             } => {
                 let old = self
                     .value(&old.0, record, bound)
-                    .and_then(|v| follow(v, &p.json));
+                    .and_then(|v| d.follow(v, &p.json));
                 let (new, old) = (
                     elements(value.as_deref(), *case),
                     elements(old.as_ref(), *case),
@@ -411,19 +417,49 @@ fn elements(v: Option<&Value>, case: Case) -> BTreeSet<String> {
     }
 }
 
-/// Decodes JSON text and follows the path, decoding strings met on the way again.
-fn follow(v: &Value, steps: &[JsonStep]) -> Option<Value> {
-    let mut cur = decode(v)?;
-    for step in steps {
-        if cur.is_string() {
-            cur = decode(&cur)?;
-        }
-        cur = match step {
-            JsonStep::Key(k) => cur.get(k)?.clone(),
-            JsonStep::Index(i) => cur.get(*i as usize)?.clone(),
-        };
+/// Follows `steps` from a decoded value: a string met before a step is decoded once, then the
+/// step applies. Only the value reached is copied.
+fn steps_from(cur: &Value, steps: &[JsonStep]) -> Option<Value> {
+    let Some((step, rest)) = steps.split_first() else {
+        return Some(cur.clone());
+    };
+    let decoded;
+    let cur = if cur.is_string() {
+        decoded = decode(cur)?;
+        &decoded
+    } else {
+        cur
+    };
+    let next = match step {
+        JsonStep::Key(k) => cur.get(k)?,
+        JsonStep::Index(i) => cur.get(*i as usize)?,
+    };
+    steps_from(next, rest)
+}
+
+/// The JSON text of one record's fields, decoded on first use: several rules (and several
+/// predicates of one rule) read paths inside the same `modifiedProperties` value, which is
+/// then parsed once. Keyed by the field value's address, so it is valid only while that one
+/// record is borrowed unchanged.
+#[derive(Default)]
+pub struct Decoded(std::cell::RefCell<HashMap<usize, Option<std::rc::Rc<Value>>>>);
+
+impl Decoded {
+    /// Decodes JSON text `v` (or takes it decoded) and follows `steps`, decoding strings met on
+    /// the way again (see [`steps_from`]).
+    fn follow(&self, v: &Value, steps: &[JsonStep]) -> Option<Value> {
+        let key = v as *const Value as usize;
+        let cached = self.0.borrow().get(&key).cloned();
+        let root = match cached {
+            Some(root) => root,
+            None => {
+                let root = decode(v).map(std::rc::Rc::new);
+                self.0.borrow_mut().insert(key, root.clone());
+                root
+            }
+        }?;
+        steps_from(&root, steps)
     }
-    Some(cur)
 }
 
 fn decode(v: &Value) -> Option<Value> {
@@ -740,8 +776,10 @@ mod tests {
             JsonStep::Key("P".into()),
             JsonStep::Key("A".into()),
         ];
-        assert_eq!(follow(&v, &path), Some(serde_json::json!(["x.com"])));
-        assert_eq!(follow(&v, &[JsonStep::Index(1)]), None);
-        assert_eq!(follow(&Value::String("not json".into()), &path), None);
+        let d = Decoded::default();
+        assert_eq!(d.follow(&v, &path), Some(serde_json::json!(["x.com"])));
+        assert_eq!(d.follow(&v, &[JsonStep::Index(1)]), None);
+        let other = Value::String("not json".into());
+        assert_eq!(Decoded::default().follow(&other, &path), None);
     }
 }

@@ -149,11 +149,19 @@ impl<'a> Pack<'a> {
         {
             return Err((SkipReason::BadTime, format!("`{}`", clip(t, 64))));
         }
-        let hit: Vec<bool> = self
-            .rules
-            .iter()
-            .map(|r| r.cond.as_ref().is_some_and(|c| r.eval.matches(c, record)))
-            .collect();
+        // The decoded JSON text is keyed by addresses in `record`: it ends before the outputs
+        // below borrow the record mutably.
+        let hit: Vec<bool> = {
+            let decoded = crate::eval::Decoded::default();
+            self.rules
+                .iter()
+                .map(|r| {
+                    r.cond
+                        .as_ref()
+                        .is_some_and(|c| r.eval.matches_decoded(c, record, &decoded))
+                })
+                .collect()
+        };
         // (rule, first stage matched, then stage matched): a correlation takes part when one of
         // the rules it names matched.
         let matched: Vec<(usize, Option<usize>, bool)> = self

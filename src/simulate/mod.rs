@@ -8,13 +8,14 @@
 //! seconds, Splunk); a record without one is ingested `fixed_delay` after its event time, or
 //! skipped when no fixed delay is given.
 //!
-//! **Speed.** Lines are parsed and evaluated in parallel chunks; the schedule state
-//! ([`runs::Runs`]) takes each record's matches once, so no run rescans the records.
+//! **Speed.** Lines are parsed and evaluated in parallel chunks, overlapped with reading and with
+//! the schedule state ([`runs::Runs`]), which takes each record's matches once, so no run
+//! rescans the records.
 
 mod runs;
 
 use crate::eval::parse_time;
-use crate::replay::pack::Pack;
+use crate::replay::pack::{Match, Pack};
 use crate::replay::{Shape, normalise};
 use crate::schedule::PackSettings;
 use rayon::prelude::*;
@@ -103,11 +104,7 @@ fn ingestion_time(v: &Value) -> Option<i64> {
 }
 
 /// Evaluates one line: its stamp (without the index) and matches, or None to skip it.
-fn evaluate(
-    pack: &Pack,
-    opts: &Options,
-    line: &str,
-) -> Option<(i64, i64, Vec<crate::replay::pack::Match>)> {
+fn evaluate(pack: &Pack, opts: &Options, line: &str) -> Evaluated {
     let raw: Value = serde_json::from_str(line).ok()?;
     let ingested = ingestion_time(&raw);
     let mut record = normalise(raw, opts.shape).ok()?;
@@ -117,7 +114,14 @@ fn evaluate(
     Some((t, i, out.matches))
 }
 
+/// A line's evaluation: (event time, ingestion time, matches), or None to skip it.
+type Evaluated = Option<(i64, i64, Vec<Match>)>;
+
 /// Simulates the pack over `input`; alert lines go to `out`.
+///
+/// Three stages overlap: this thread reads chunks of lines, the pool evaluates one chunk while
+/// the schedule state takes the previous chunk's matches (in input order), so the serial parts
+/// do not wait for each other.
 pub fn run(
     pack: &Pack,
     settings: &PackSettings,
@@ -127,11 +131,54 @@ pub fn run(
 ) -> io::Result<Summary> {
     let mut runs = Runs::new(pack, settings);
     let mut summary = Summary::default();
-    let mut lines: Vec<String> = Vec::with_capacity(CHUNK);
-    let mut index: u64 = 0;
-    let mut eof = false;
-    while !eof {
-        lines.clear();
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<String>>(2);
+        let (runs, summary) = (&mut runs, &mut summary);
+        let worker = s.spawn(move || {
+            let mut index: u64 = 0;
+            let mut previous: Vec<Evaluated> = Vec::new();
+            for lines in rx {
+                let earlier = std::mem::take(&mut previous);
+                let (evaluated, ()) = crate::parallel(|| {
+                    rayon::join(
+                        || lines.par_iter().map(|l| evaluate(pack, opts, l)).collect(),
+                        || take(runs, summary, &mut index, earlier),
+                    )
+                });
+                previous = evaluated;
+            }
+            take(runs, summary, &mut index, previous);
+        });
+        let read = read_chunks(input, &tx);
+        drop(tx);
+        worker.join().expect("the simulation thread panicked");
+        read
+    })?;
+    runs.finish();
+    let counted = write_alerts(pack, &runs, out)?;
+    summary.rules = pack
+        .rules
+        .iter()
+        .zip(counted)
+        .zip(&runs.lost)
+        .map(|((r, (alerts, duplicates)), lost)| RuleSummary {
+            rule: r.rule.name.0.clone(),
+            alerts,
+            duplicates,
+            lost_to_lateness: *lost,
+        })
+        .collect();
+    Ok(summary)
+}
+
+/// Sends the non-blank lines of `input` in chunks of [`CHUNK`] until the end or a read error.
+fn read_chunks(
+    input: &mut dyn BufRead,
+    tx: &std::sync::mpsc::SyncSender<Vec<String>>,
+) -> io::Result<()> {
+    loop {
+        let mut lines = Vec::with_capacity(CHUNK);
+        let mut eof = false;
         while lines.len() < CHUNK {
             let mut line = String::new();
             if input.read_line(&mut line)? == 0 {
@@ -142,63 +189,82 @@ pub fn run(
                 lines.push(line);
             }
         }
-        let evaluated: Vec<_> =
-            crate::parallel(|| lines.par_iter().map(|l| evaluate(pack, opts, l)).collect());
-        for e in evaluated {
-            summary.records += 1;
-            match e {
-                Some((t, i, matches)) => {
-                    let s = Stamp { index, t, i };
-                    for m in matches {
-                        runs.add(m.rule, s, m.kind);
-                    }
-                }
-                None => summary.skipped += 1,
-            }
-            index += 1;
+        // A send fails only when the simulation thread is gone; its join reports why.
+        let gone = !lines.is_empty() && tx.send(lines).is_err();
+        if gone || eof {
+            return Ok(());
         }
     }
-    runs.finish();
+}
+
+/// Gives one chunk's matches to the schedule state, in input order.
+fn take(runs: &mut Runs, summary: &mut Summary, index: &mut u64, chunk: Vec<Evaluated>) {
+    for e in chunk {
+        summary.records += 1;
+        match e {
+            Some((t, i, matches)) => {
+                let s = Stamp {
+                    index: *index,
+                    t,
+                    i,
+                };
+                for m in matches {
+                    runs.add(m.rule, s, m.kind);
+                }
+            }
+            None => summary.skipped += 1,
+        }
+        *index += 1;
+    }
+}
+
+/// Writes one JSON line per alert (serialised in parallel, written in order); returns each
+/// rule's (alerts, duplicates), in pack order.
+fn write_alerts(pack: &Pack, runs: &Runs, out: &mut dyn Write) -> io::Result<Vec<(u64, u64)>> {
     let mut per_rule: Vec<(u64, HashSetKeys)> = (0..pack.rules.len())
         .map(|_| (0, HashSetKeys::default()))
         .collect();
-    let iso = crate::replay::hit::iso_time;
-    let mut line = Vec::new();
     for a in &runs.alerts {
         let (count, seen) = &mut per_rule[a.rule];
         *count += 1;
         if !seen.0.insert((a.record, a.time)) {
             seen.1 += 1;
         }
-        line.clear();
-        serde_json::to_writer(
-            &mut line,
-            &AlertLine {
-                rule: &pack.rules[a.rule].rule.name.0,
-                run: iso(a.run),
-                record: a.record,
-                time: iso(a.time),
-                ingested: a.ingested.map(iso),
-                entities: &a.entities,
-            },
-        )
-        .map_err(io::Error::other)?;
-        line.push(b'\n');
-        out.write_all(&line)?;
     }
-    summary.rules = pack
-        .rules
-        .iter()
-        .zip(per_rule)
-        .zip(&runs.lost)
-        .map(|((r, (alerts, seen)), lost)| RuleSummary {
-            rule: r.rule.name.0.clone(),
-            alerts,
-            duplicates: seen.1,
-            lost_to_lateness: *lost,
-        })
-        .collect();
-    Ok(summary)
+    let iso = crate::replay::hit::iso_time;
+    let lines = |alerts: &[runs::Alert]| -> io::Result<Vec<u8>> {
+        let mut text = Vec::with_capacity(alerts.len() * 256);
+        for a in alerts {
+            serde_json::to_writer(
+                &mut text,
+                &AlertLine {
+                    rule: &pack.rules[a.rule].rule.name.0,
+                    run: iso(a.run),
+                    record: a.record,
+                    time: iso(a.time),
+                    ingested: a.ingested.map(iso),
+                    entities: &a.entities,
+                },
+            )
+            .map_err(io::Error::other)?;
+            text.push(b'\n');
+        }
+        Ok(text)
+    };
+    let mut out = io::BufWriter::with_capacity(1 << 16, out);
+    // Blocks bound the text held at once; each block's pieces are serialised side by side.
+    for block in runs.alerts.chunks(64 * 1024) {
+        let texts: Vec<Vec<u8>> =
+            crate::parallel(|| block.par_chunks(2048).map(lines).collect::<io::Result<_>>())?;
+        for t in texts {
+            out.write_all(&t)?;
+        }
+    }
+    out.flush()?;
+    Ok(per_rule
+        .into_iter()
+        .map(|(alerts, seen)| (alerts, seen.1))
+        .collect())
 }
 
 /// The (record, time) pairs already alerted on, and how many alerts repeated one.

@@ -39,6 +39,7 @@ struct Cell {
 
 struct StageRec {
     s: Stamp,
+    /// Kept only for the stage whose records alert (a sequence's `then`, an absence's `first`).
     entities: Map<String, Value>,
 }
 
@@ -134,16 +135,21 @@ impl<'p> Runs<'p> {
                 entities,
                 ..
             } => {
+                let alerting = self.bounds[rule].kind;
                 let state = self.corr[rule].entry(key).or_default();
-                let rec = || StageRec {
+                let rec = |keep: bool| StageRec {
                     s,
-                    entities: crate::replay::hit::entity_map(pr, entities.clone()),
+                    entities: if keep {
+                        crate::replay::hit::entity_map(pr, entities.clone())
+                    } else {
+                        Map::new()
+                    },
                 };
                 if first.is_some() {
-                    state.firsts.push(rec());
+                    state.firsts.push(rec(alerting == RunKind::Absence));
                 }
                 if then {
-                    state.thens.push(rec());
+                    state.thens.push(rec(alerting == RunKind::Sequence));
                 }
             }
             MatchKind::Correlation { key: None, .. } => {}
@@ -202,12 +208,12 @@ impl<'p> Runs<'p> {
     /// A `then` record is reported by the run covering the later of its own ingestion and the
     /// earliest ingestion of a matching `first` record, if its event time is then at most F + D
     /// old.
-    fn sequence(&mut self, rule: usize, state: KeyState) {
+    fn sequence(&mut self, rule: usize, mut state: KeyState) {
         let (f, d, w) = self.secs(rule);
+        state.thens.sort_by_key(|r| r.s.t);
+        let mut firsts = EarliestIngestion::new(&state.firsts);
         for r in state.thens {
-            let lo = state.firsts.partition_point(|x| x.s.t < r.s.t - w);
-            let hi = state.firsts.partition_point(|x| x.s.t <= r.s.t);
-            let Some(first_i) = state.firsts[lo..hi].iter().map(|x| x.s.i).min() else {
+            let Some(first_i) = firsts.within(r.s.t - w, r.s.t) else {
                 continue;
             };
             let run = covering_run(r.s.i.max(first_i), f);
@@ -228,18 +234,19 @@ impl<'p> Runs<'p> {
 
     /// A `first` record is judged by the run covering its window's end plus the delay: it
     /// alerts when no `then` record of its key within the window was ingested by that run.
-    fn absence(&mut self, rule: usize, state: KeyState) {
+    fn absence(&mut self, rule: usize, mut state: KeyState) {
         let (f, d, w) = self.secs(rule);
+        state.thens.sort_by_key(|r| r.s.t);
+        let mut thens = EarliestIngestion::new(&state.thens);
         for first in state.firsts {
             let run = covering_run(first.s.t + w + d, f);
             if first.s.i > run {
                 self.lost[rule] += 1;
                 continue;
             }
-            let followed = state
-                .thens
-                .iter()
-                .any(|x| x.s.t >= first.s.t && x.s.t <= first.s.t + w && x.s.i <= run);
+            let followed = thens
+                .within(first.s.t, first.s.t + w)
+                .is_some_and(|i| i <= run);
             if !followed {
                 self.alerts.push(Alert {
                     rule,
@@ -254,9 +261,84 @@ impl<'p> Runs<'p> {
     }
 }
 
+/// The earliest ingestion time among stage records whose event time lies in a window that only
+/// moves forward (a sliding-window minimum): each record enters and leaves the window once, so
+/// a key with n records of one stage and m of the other costs O(n + m), not O(n × m).
+struct EarliestIngestion {
+    /// (event time, ingestion time), by event time.
+    recs: Vec<(i64, i64)>,
+    /// Records that entered the window so far.
+    entered: usize,
+    /// Indices into `recs` inside the window whose ingestion time is smaller than that of every
+    /// later one in the window: the front is the window's minimum.
+    candidates: std::collections::VecDeque<usize>,
+}
+
+impl EarliestIngestion {
+    /// `recs` must be sorted by event time.
+    fn new(recs: &[StageRec]) -> EarliestIngestion {
+        EarliestIngestion {
+            recs: recs.iter().map(|r| (r.s.t, r.s.i)).collect(),
+            entered: 0,
+            candidates: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// The earliest ingestion among records with event time in `[lo, hi]`; `lo` and `hi` must
+    /// not decrease from one call to the next.
+    fn within(&mut self, lo: i64, hi: i64) -> Option<i64> {
+        while let Some(&(t, i)) = self.recs.get(self.entered)
+            && t <= hi
+        {
+            while self.candidates.back().is_some_and(|&k| self.recs[k].1 >= i) {
+                self.candidates.pop_back();
+            }
+            self.candidates.push_back(self.entered);
+            self.entered += 1;
+        }
+        while self
+            .candidates
+            .front()
+            .is_some_and(|&k| self.recs[k].0 < lo)
+        {
+            self.candidates.pop_front();
+        }
+        self.candidates.front().map(|&k| self.recs[k].1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::covering_run;
+    use super::{EarliestIngestion, StageRec, Stamp, covering_run};
+    use serde_json::Map;
+
+    #[test]
+    fn the_sliding_minimum_equals_a_scan_of_each_window() {
+        // Event times with repeats and gaps, ingestion times in no order.
+        let recs: Vec<StageRec> = (0..200i64)
+            .map(|k| StageRec {
+                s: Stamp {
+                    index: k as u64,
+                    t: k / 3 * 7,
+                    i: (k * 7919) % 211,
+                },
+                entities: Map::new(),
+            })
+            .collect();
+        let mut sliding = EarliestIngestion::new(&recs);
+        let mut checked = 0;
+        for lo in (-20..500).step_by(5) {
+            let hi = lo + 40;
+            let scan = recs
+                .iter()
+                .filter(|r| r.s.t >= lo && r.s.t <= hi)
+                .map(|r| r.s.i)
+                .min();
+            assert_eq!(sliding.within(lo, hi), scan, "window [{lo}, {hi}]");
+            checked += usize::from(scan.is_some());
+        }
+        assert!(checked > 50, "most windows hold records");
+    }
 
     #[test]
     fn a_run_covers_the_instants_since_the_previous_one() {
