@@ -48,6 +48,7 @@ pub enum Code {
     Approximation,
     Omitted,
     SlowRegex,
+    Deprecated,
     Manifest,
     Unlocked,
 }
@@ -88,6 +89,7 @@ impl Code {
             Code::Approximation => "W100",
             Code::Omitted => "W101",
             Code::SlowRegex => "W102",
+            Code::Deprecated => "W103",
             Code::Manifest => "R080",
             Code::Unlocked => "W110",
         }

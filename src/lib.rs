@@ -407,12 +407,15 @@ fn render_each<T: Send, E: Send>(
     if let Some(e) = sink_error {
         return Err(Failure::Sink(e, rendering.warnings));
     }
+    // Each pack artifact goes to the sink as soon as it is rendered, not all of them at once.
     let pack = renderer
-        .render_pack(&packs)
+        .render_pack(&packs, &|a| sink(vec![a]))
         .map_err(|d| Failure::Rules(vec![d]))?;
-    match sink(pack) {
-        Ok(t) => rendering.out.push(t),
-        Err(e) => return Err(Failure::Sink(e, rendering.warnings)),
+    for t in pack {
+        match t {
+            Ok(t) => rendering.out.push(t),
+            Err(e) => return Err(Failure::Sink(e, rendering.warnings)),
+        }
     }
     Ok(rendering)
 }

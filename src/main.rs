@@ -688,17 +688,22 @@ fn fail(diags: &[Diagnostic], sources: &SourceMap, format: Format) -> ExitCode {
 
 fn report(diags: &[Diagnostic], sources: &SourceMap, format: Format) {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    // One write per buffer, not three per diagnostic: a large pack prints thousands.
+    let render = |d: &Diagnostic| match format {
+        Format::Human => diag::render_human(d, sources, color),
+        Format::Json => diag::render_json(d, sources),
+        Format::Github => diag::render_github(d, sources),
+    };
+    // One write per buffer, not three per diagnostic: a large pack prints thousands. Laying
+    // out a snippet costs more than writing it, so each batch is rendered on every core.
     let mut err = std::io::BufWriter::with_capacity(1 << 16, std::io::stderr().lock());
-    for d in diags {
-        let text = match format {
-            Format::Human => diag::render_human(d, sources, color),
-            Format::Json => diag::render_json(d, sources),
-            Format::Github => diag::render_github(d, sources),
-        };
-        let _ = writeln!(err, "{text}");
-        if matches!(format, Format::Human) {
-            let _ = writeln!(err);
+    for batch in diags.chunks(1024) {
+        use rayon::prelude::*;
+        let texts: Vec<String> = rulepack::parallel(|| batch.par_iter().map(render).collect());
+        for text in texts {
+            let _ = writeln!(err, "{text}");
+            if matches!(format, Format::Human) {
+                let _ = writeln!(err);
+            }
         }
     }
 }

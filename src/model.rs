@@ -186,7 +186,11 @@ pub struct Parameter {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Schedule {
     pub frequency: Duration,
-    pub lookback: Duration,
+    /// The deprecated `lookback` key, when a rule still writes it. Nothing renders it; it is
+    /// kept only so the lock hash of such a rule stays what it was (`lock::logic_hash` hashes
+    /// the schedule), and an existing pack keeps building until its rules drop the key.
+    #[serde(rename = "lookback", skip_serializing_if = "Option::is_none")]
+    pub legacy_lookback: Option<Duration>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -279,7 +279,6 @@ condition:
       equals: success
 schedule:
   frequency: 1h
-  lookback: 1h
 output:
   Activity: {{ field: activity }}
   Initiator: {{ field: initiator.upn }}

@@ -153,3 +153,54 @@ fn test_events_read_for_their_shape_give_the_same_diagnostics() {
     assert_eq!(kept.len(), 9, "{kept:#?}");
     assert_eq!(kept, reading(diags(TestEvents::Skip)));
 }
+
+/// `schedule.lookback` is deprecated: a rule that still writes it builds, with a warning at the
+/// key that says what to do; a window over Sentinel's 14-day query period (what a lookback used
+/// to bound) is still an error.
+#[test]
+fn a_deprecated_lookback_warns_at_its_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(common::repo().join("rules/guest_invited.yml")).unwrap();
+    let with = text.replacen("  frequency: 1h\n", "  frequency: 1h\n  lookback: 3h\n", 1);
+    assert_ne!(with, text);
+    let line = with.lines().position(|l| l == "  lookback: 3h").unwrap() + 1;
+    std::fs::write(tmp.path().join("guest_invited.yml"), &with).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rulepack"))
+        .current_dir(common::repo())
+        .env("NO_COLOR", "1")
+        .args(["check", "--rules"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning[W103]: `schedule.lookback` is deprecated and ignored"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("guest_invited.yml:{line}:13")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("help: delete the line"), "{stderr}");
+
+    let long = text.replacen("  frequency: 1h\n", "  frequency: 14d\n", 1);
+    let burst = std::fs::read_to_string(common::repo().join("rules/guest_invitation_burst.yml"))
+        .unwrap()
+        .replacen("  frequency: 1h\n", "  frequency: 14d\n", 1);
+    std::fs::write(tmp.path().join("guest_invited.yml"), long).unwrap();
+    std::fs::write(tmp.path().join("guest_invitation_burst.yml"), burst).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rulepack"))
+        .current_dir(common::repo())
+        .env("NO_COLOR", "1")
+        .args(["check", "--rules"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error[R050]: the window (1h) plus the frequency (14d) is over 14 days"),
+        "{stderr}"
+    );
+}

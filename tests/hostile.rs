@@ -145,7 +145,7 @@ fn rule_yaml(c: &Case, i: usize) -> String {
          status: experimental\nseverity: low\nauthor: rulepack tests\ndate: 2026-11-28\nversion: 1.0.0\n\
          attack:\n  tactics: [persistence]\n  techniques: [T1136.003]\nlogsource: entra_audit\n\
          condition:\n  all:\n    - {}\n    - some: target\n      where:\n        {}\n\
-         schedule: {{ frequency: 1h, lookback: 1h }}\noutput:\n  Initiator: {{ field: initiator.upn }}\n",
+         schedule: {{ frequency: 1h }}\noutput:\n  Initiator: {{ field: initiator.upn }}\n",
         i + 1,
         i + 1,
         c.name,

@@ -99,7 +99,7 @@ fn rule_text(i: usize, pattern: &str) -> String {
          status: experimental\nseverity: low\nauthor: rulepack tests\ndate: 2026-11-28\n\
          version: 1.0.0\nattack:\n  tactics: [persistence]\n  techniques: [T1136.003]\n\
          logsource: entra_audit\ncondition:\n  all:\n    - field: activity\n      regex: {}\n\
-         schedule: {{ frequency: 1h, lookback: 1h }}\noutput:\n  Initiator: {{ field: initiator.upn }}\n",
+         schedule: {{ frequency: 1h }}\noutput:\n  Initiator: {{ field: initiator.upn }}\n",
         yaml_string(pattern)
     )
 }

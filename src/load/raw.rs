@@ -282,9 +282,11 @@ pub struct RawSchedule {
     /// How often the query runs: 5m .. 14d.
     #[schemars(with = "String")]
     pub frequency: S<String>,
-    /// How far back each run looks; at least the frequency.
-    #[schemars(with = "String")]
-    pub lookback: S<String>,
+    /// Deprecated and ignored: each run's query period is derived from the frequency, the
+    /// pack's tolerated ingestion delay and the rule's window (docs/semantics.md). Remove it.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub lookback: Option<S<String>>,
 }
 
 /// An output column: a neutral field, optionally taken from the array element matching `where`.

@@ -235,8 +235,16 @@ impl Renderer {
                 .collect(),
             columns: rule.outputs.iter().map(|o| o.column.0.as_str()).collect(),
         };
-        // The rule's view is the same for every backend: convert it once.
+        // The rule's view, the pack settings and the rule's run bounds are the same for every
+        // backend: convert them once.
         let rule_value = Value::try_from_serializable(&view);
+        let first_path = self.backends.first().map(|b| b.templates[0].path.clone());
+        let first_path = first_path.as_deref().unwrap_or(Path::new(""));
+        let settings = to_value(&self.settings, first_path)?;
+        let sched = to_value(
+            &BoundsView::from(RunBounds::of(rule, &self.settings)),
+            first_path,
+        )?;
         let mut out = Rendered {
             artifacts: Vec::new(),
             warnings: Vec::new(),
@@ -257,9 +265,8 @@ impl Renderer {
             vars.insert("pack", self.pack.clone());
             let agg = rule.aggregation().map(|a| agg_view(b, rule, a));
             vars.insert("agg", to_value(&agg, path)?);
-            vars.insert("settings", to_value(&self.settings, path)?);
-            let bounds = BoundsView::from(RunBounds::of(rule, &self.settings));
-            vars.insert("sched", to_value(&bounds, path)?);
+            vars.insert("settings", settings.clone());
+            vars.insert("sched", sched.clone());
             if let Lowered::Correlation { c, key, .. } = &logic {
                 let reason = match b.config.correlations.get(&c.kind) {
                     None => Some(format!(
@@ -467,9 +474,15 @@ impl Renderer {
         Ok(out)
     }
 
-    /// Renders the pack-level artifacts of every backend from all rules' variables; the
-    /// artifacts render in parallel, each over every rule.
-    pub fn render_pack(&self, rules: &[PackVars]) -> Result<Vec<Artifact>, Diagnostic> {
+    /// Renders the pack-level artifacts of every backend from all rules' variables and hands
+    /// each to `sink` as soon as it is rendered (on a large pack they run to tens of megabytes
+    /// each); the artifacts render in parallel, each over every rule. What the sink returned,
+    /// in artifact order.
+    pub fn render_pack<T: Send>(
+        &self,
+        rules: &[PackVars],
+        sink: &(dyn Fn(Artifact) -> T + Sync),
+    ) -> Result<Vec<T>, Diagnostic> {
         use rayon::prelude::*;
         let jobs: Vec<(usize, usize)> = self
             .backends
@@ -478,7 +491,7 @@ impl Renderer {
             .flat_map(|(i, b)| (0..b.config.pack_artifacts.len()).map(move |j| (i, j)))
             .collect();
         let pack_limit = budget::MAX_ARTIFACT_BYTES.saturating_mul(rules.len().max(1));
-        let results: Vec<Result<Artifact, Diagnostic>> = crate::parallel(|| {
+        let results: Vec<Result<T, Diagnostic>> = crate::parallel(|| {
             jobs.par_iter()
                 .map(|&(i, j)| {
                     let b = &self.backends[i];
@@ -490,12 +503,12 @@ impl Renderer {
                     ctx.insert_value("pack", self.pack.clone());
                     ctx.insert_value("settings", to_value(&self.settings, &b.templates[0].path)?);
                     let t = &b.templates[b.config.artifacts.len() + j];
-                    Ok(Artifact {
+                    Ok(sink(Artifact {
                         path: Path::new(&b.config.name).join(&self.pack_files[i][j]),
                         content: self.render_one(t, &ctx, pack_limit)?,
                         rule: None,
                         primary: false,
-                    })
+                    }))
                 })
                 .collect()
         });

@@ -12,8 +12,8 @@ pub fn iso_duration(minutes: i64) -> String {
 }
 
 /// A five-field cron schedule that runs at least every `minutes`: `*/5 * * * *`, `0 */2 * * *`,
-/// `0 0 * * *`. Periods that do not divide an hour or a day round *down* to one that does, so a
-/// lookback equal to the frequency still leaves no gap between runs.
+/// `0 0 * * *`. Periods that do not divide an hour or a day round *down* to one that does, so
+/// runs come at least as often as the frequency and leave no gap between them.
 pub fn cron(minutes: i64) -> String {
     let m = minutes.max(1);
     let largest = |steps: &[i64], unit: i64| {

@@ -1,7 +1,7 @@
 //! Durations and a rule's schedule.
 
 use super::Ctx;
-use crate::diag::Code;
+use crate::diag::{Code, Diagnostic};
 use crate::load::raw::{RawRule, S, TestEvent};
 use crate::model::*;
 
@@ -22,59 +22,59 @@ pub(super) fn duration(cx: &mut Ctx, v: &S<String>) -> Option<Duration> {
 
 pub(super) fn schedule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Schedule> {
     let s = &raw.schedule;
-    let frequency = duration(cx, &s.frequency);
-    let lookback = duration(cx, &s.lookback);
-    let (frequency, lookback) = (frequency?, lookback?);
+    let frequency = duration(cx, &s.frequency)?;
     let (min, max) = (5, 14 * 1440);
-    for (v, d) in [(&s.frequency, &frequency), (&s.lookback, &lookback)] {
-        if d.minutes < min || d.minutes > max {
-            cx.err(
-                v,
-                Code::BadDuration,
-                format!("`{}` is outside 5m … 14d", d.text),
-                "Sentinel accepts schedules from 5 minutes to 14 days",
-            );
-            return None;
-        }
-    }
-    if lookback.minutes < frequency.minutes {
+    if frequency.minutes < min || frequency.minutes > max {
         cx.err(
-            &s.lookback,
+            &s.frequency,
             Code::BadDuration,
-            "lookback is shorter than the frequency: events between runs would be missed",
-            "make lookback at least the frequency",
+            format!("`{}` is outside 5m … 14d", frequency.text),
+            "Sentinel accepts schedules from 5 minutes to 14 days",
         );
         return None;
     }
-    if let Some(a) = &raw.aggregation
-        && let Some(w) = Duration::parse(&a.value.window.value)
-        && w.minutes > lookback.minutes
+    // A run reads back its frequency plus the rule's window (plus the pack's delay, under a
+    // day): Sentinel's query period stops at 14 days.
+    let window = raw
+        .aggregation
+        .as_ref()
+        .map(|a| &a.value.window)
+        .or(raw.correlation.as_ref().map(|k| &k.value.within));
+    if let Some(w) = window
+        && let Some(d) = Duration::parse(&w.value)
+        && d.minutes + frequency.minutes > max
     {
         cx.err(
-            &a.value.window,
-            Code::BadDuration,
-            "the aggregation window is longer than the lookback",
-            "raise schedule.lookback to at least the window",
-        );
-        return None;
-    }
-    if let Some(k) = &raw.correlation
-        && let Some(w) = Duration::parse(&k.value.within.value)
-        && w.minutes + frequency.minutes > lookback.minutes
-    {
-        cx.err(
-            &s.lookback,
+            w,
             Code::BadDuration,
             format!(
-                "lookback {} is shorter than `within` ({}) plus the frequency ({})",
-                lookback.text, w.text, frequency.text
+                "the window ({}) plus the frequency ({}) is over 14 days",
+                d.text, frequency.text
             ),
-            "each run must see a whole window before its newest records; raise schedule.lookback",
+            "each run reads back its frequency plus the window, and Sentinel's query period \
+             stops at 14 days: shorten the window or the frequency",
         );
         return None;
     }
+    // Deprecated, so a pack written before keeps building: a warning at the key, which is
+    // otherwise ignored (its value is kept only for the lock hash, see model::Schedule).
+    let legacy_lookback = s.lookback.as_ref().and_then(|v| {
+        cx.warnings.push(
+            Diagnostic::warning(
+                Code::Deprecated,
+                "`schedule.lookback` is deprecated and ignored: the query period is derived from \
+                 the frequency, the tolerated ingestion delay and the rule's window",
+            )
+            .at(cx.span(v))
+            .help(
+                "delete the line; it is part of the rule's lock hash, so record the change with \
+                 `rulepack lock --bump` (docs/rule-format.md, \"schedule\")",
+            ),
+        );
+        Duration::parse(&v.value)
+    });
     Some(Schedule {
         frequency,
-        lookback,
+        legacy_lookback,
     })
 }
