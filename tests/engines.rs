@@ -378,3 +378,25 @@ fn spl_checks_reject_broken_spl() {
         );
     }
 }
+
+/// Two installs of one engine at once, as parallel tests or two `verify` runs start them: both
+/// succeed with the same folder, and no partial folder is left. Both threads share one process
+/// id, which once gave them one scratch folder to fight over.
+#[test]
+fn concurrent_installs_of_one_engine_both_succeed() {
+    use rulepack::verify::install::{KUSTO, ensure};
+    let engines = tempfile::tempdir().unwrap();
+    let dirs: Vec<_> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| ensure(&KUSTO, engines.path())))
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let dirs: Vec<_> = dirs.into_iter().map(|d| d.expect("install").dir).collect();
+    assert_eq!(dirs[0], dirs[1]);
+    let left: Vec<_> = fs::read_dir(engines.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, [dirs[0].file_name().unwrap()], "{left:?}");
+}

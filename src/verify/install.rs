@@ -164,13 +164,18 @@ pub fn ensure(engine: &Engine, root: &Path) -> Result<Installed, String> {
     }
     std::fs::create_dir_all(root)
         .map_err(|e| format!("cannot create the engines folder {}: {e}", root.display()))?;
-    let tmp = root.join(format!(
-        ".{}-{}.partial-{}",
-        engine.name,
-        &hash[..16],
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&tmp);
+    // A folder of its own per install: two installs of one engine may run at once, from two
+    // processes or from two threads of one (parallel tests).
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(
+            ".{}-{}.partial-{}-",
+            engine.name,
+            &hash[..16],
+            std::process::id()
+        ))
+        .tempdir_in(root)
+        .map_err(|e| format!("cannot create a folder in {}: {e}", root.display()))?
+        .keep();
     eprintln!(
         "rulepack: installing {} into {}",
         engine.name,
