@@ -30,7 +30,7 @@ pub mod write;
 use diag::{Code, Diagnostic};
 use manifest::Manifest;
 use model::Rule;
-use render::{Artifact, Renderer};
+use render::{Artifact, PackError, PackSink, Renderer};
 use source::SourceMap;
 use std::path::{Path, PathBuf};
 use taxonomy::LogSource;
@@ -252,14 +252,16 @@ pub fn compile(
         logsources,
         warnings,
     } = checked;
-    let rendered = render_each(&rules, &logsources, &renderer, &|a| {
-        Ok::<_, std::convert::Infallible>(a)
-    })
-    .map_err(|f| match f {
-        Failure::Rules(d) => d,
-        Failure::Sink(never, _) => match never {},
-    })?;
+    let rendered =
+        render_each(&rules, &logsources, &renderer, &Ok, &InMemory).map_err(|f| match f {
+            Failure::Rules(d) => d,
+            Failure::Sink(e, _) => vec![
+                Diagnostic::error(Code::Io, format!("rendering in memory failed: {e}"))
+                    .help("the machine ran out of memory or the like; try again"),
+            ],
+        })?;
     let mut artifacts: Vec<Artifact> = rendered.out.into_iter().flatten().collect();
+    artifacts.extend(rendered.pack);
     artifacts.sort_by(|a, b| a.path.cmp(&b.path));
     let hunting = rules
         .iter()
@@ -305,9 +307,13 @@ pub fn build(paths: &Paths, sources: &mut SourceMap, out: &Path) -> Result<Built
         warnings,
     } = checked;
     let staging = write::Staging::new(out).map_err(|e| BuildError::Io(e, Vec::new()))?;
-    let rendered = render_each(&rules, &logsources, &renderer, &|a| {
-        staging.write(&a).map(|()| a.len())
-    })
+    let rendered = render_each(
+        &rules,
+        &logsources,
+        &renderer,
+        &|a| staging.write(&a).map(|()| a.len()),
+        &staging,
+    )
     .map_err(|f| match f {
         Failure::Rules(d) => BuildError::Rules(d),
         Failure::Sink(e, warnings) => BuildError::Io(e, warnings),
@@ -318,9 +324,30 @@ pub fn build(paths: &Paths, sources: &mut SourceMap, out: &Path) -> Result<Built
     }
     Ok(Built {
         rules: rules.len(),
-        files: rendered.out.iter().sum(),
+        files: rendered.out.iter().sum::<usize>() + rendered.pack.len(),
         warnings,
     })
+}
+
+/// `compile`'s pack artifacts, each held whole in memory.
+struct InMemory;
+
+impl PackSink for InMemory {
+    type File = Vec<u8>;
+    type Done = Artifact;
+
+    fn create(&self, _: &Path) -> std::io::Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+
+    fn finish(&self, path: PathBuf, file: Vec<u8>) -> std::io::Result<Artifact> {
+        Ok(Artifact {
+            path,
+            content: String::from_utf8(file).map_err(std::io::Error::other)?,
+            rule: None,
+            primary: false,
+        })
+    }
 }
 
 /// The checked rules, their log sources, and the loaded templates.
@@ -341,31 +368,34 @@ fn prepare(
     Ok((checked, renderer))
 }
 
-enum Failure<E> {
+enum Failure {
     Rules(Vec<Diagnostic>),
     /// The sink's first error, and the rules' warnings.
-    Sink(E, Vec<Diagnostic>),
+    Sink(std::io::Error, Vec<Diagnostic>),
 }
 
-/// What the sink returned for each rule's artifacts, in rule order, then for the pack's; and
-/// the warnings.
-struct Rendering<T> {
+/// What the sink returned for each rule's artifacts, in rule order; what the pack sink made of
+/// the pack's artifacts; and the warnings.
+struct Rendering<T, P> {
     out: Vec<T>,
+    pack: Vec<P>,
     warnings: Vec<Diagnostic>,
 }
 
 /// Renders every rule, handing its artifacts to `sink` on the worker that rendered them, then
-/// the pack artifacts. Problems in the rules or templates take precedence over sink errors.
-fn render_each<T: Send, E: Send>(
+/// the pack artifacts to `pack`. Problems in the rules or templates take precedence over sink
+/// errors.
+fn render_each<T: Send, P: PackSink>(
     rules: &[Rule],
     logsources: &[LogSource],
     renderer: &Renderer,
-    sink: &(dyn Fn(Vec<Artifact>) -> Result<T, E> + Sync),
-) -> Result<Rendering<T>, Failure<E>> {
+    sink: &(dyn Fn(Vec<Artifact>) -> std::io::Result<T> + Sync),
+    pack: &P,
+) -> Result<Rendering<T, P::Done>, Failure> {
     // Rules render independently, so they use every core; results keep the rules' order.
     use rayon::prelude::*;
     type Done<T> = (render::PackVars, Vec<Diagnostic>, T);
-    let results: Vec<Result<Done<T>, Failure<E>>> = parallel(|| {
+    let results: Vec<Result<Done<T>, Failure>> = parallel(|| {
         rules
             .par_iter()
             .filter_map(|rule| {
@@ -383,6 +413,7 @@ fn render_each<T: Send, E: Send>(
     let mut packs = Vec::new();
     let mut rendering = Rendering {
         out: Vec::new(),
+        pack: Vec::new(),
         warnings: Vec::new(),
     };
     let mut errors = Vec::new();
@@ -407,15 +438,10 @@ fn render_each<T: Send, E: Send>(
     if let Some(e) = sink_error {
         return Err(Failure::Sink(e, rendering.warnings));
     }
-    // Each pack artifact goes to the sink as soon as it is rendered, not all of them at once.
-    let pack = renderer
-        .render_pack(&packs, &|a| sink(vec![a]))
-        .map_err(|d| Failure::Rules(vec![d]))?;
-    for t in pack {
-        match t {
-            Ok(t) => rendering.out.push(t),
-            Err(e) => return Err(Failure::Sink(e, rendering.warnings)),
-        }
+    match renderer.render_pack(&packs, pack) {
+        Ok(done) => rendering.pack = done,
+        Err(PackError::Template(d)) => return Err(Failure::Rules(vec![d])),
+        Err(PackError::Io(e)) => return Err(Failure::Sink(e, rendering.warnings)),
     }
     Ok(rendering)
 }

@@ -3,7 +3,7 @@
 //! build leaves the previous `out/` exactly as it was.
 
 use crate::load::files;
-use crate::render::Artifact;
+use crate::render::{Artifact, PackSink};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io;
@@ -63,14 +63,19 @@ impl Staging {
         Ok(())
     }
 
-    /// Writes one file at `rel`, creating the folders below the staging folder as needed but
-    /// never the staging folder itself: once an interrupt removed it, writes fail instead of
-    /// bringing it back.
+    /// Writes one file at `rel`, creating the folders below the staging folder as needed.
     pub fn write_file(&self, rel: &Path, content: &[u8]) -> io::Result<()> {
+        self.in_folders(rel, |path| std::fs::write(path, content))
+    }
+
+    /// Runs `make` on the path of `rel` in the staging folder, creating the folders below the
+    /// staging folder as needed but never the staging folder itself: once an interrupt removed
+    /// it, writes fail instead of bringing it back.
+    fn in_folders<T>(&self, rel: &Path, make: impl Fn(&Path) -> io::Result<T>) -> io::Result<T> {
         check_relative(rel)?;
         let path = self.root().join(rel);
         // Folders are few and files many: create a folder only when a write needs it.
-        match std::fs::write(&path, content) {
+        match make(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let mut dir = self.root().to_path_buf();
                 for c in rel.parent().into_iter().flat_map(Path::components) {
@@ -80,7 +85,7 @@ impl Staging {
                         _ => {}
                     }
                 }
-                std::fs::write(&path, content)
+                make(&path)
             }
             r => r,
         }
@@ -96,6 +101,23 @@ impl Staging {
             let _ = std::fs::remove_dir_all(&fresh);
         }
         result
+    }
+}
+
+/// A pack artifact streams into its staging file as it renders.
+impl PackSink for Staging {
+    type File = io::BufWriter<std::fs::File>;
+    /// Files written.
+    type Done = usize;
+
+    fn create(&self, path: &Path) -> io::Result<Self::File> {
+        let file = self.in_folders(path, |p| std::fs::File::create(p))?;
+        Ok(io::BufWriter::with_capacity(1 << 16, file))
+    }
+
+    fn finish(&self, _: PathBuf, file: Self::File) -> io::Result<usize> {
+        file.into_inner().map_err(io::IntoInnerError::into_error)?;
+        Ok(1)
     }
 }
 

@@ -13,36 +13,46 @@ use tera::{Error, Kwargs, State, TeraResult};
 /// a 10,000-rule pack's ARM template is about 60 MB.
 pub const MAX_ARTIFACT_BYTES: usize = 4 << 20;
 
-/// Collects a template's output and refuses writes past its limit; tera stops rendering at the
-/// first refused write.
-pub struct Budget {
-    pub bytes: Vec<u8>,
-    pub limit: usize,
+/// Passes a template's output on to `inner` and refuses writes past its limit; tera stops
+/// rendering at the first refused write. A write that `inner` refuses (a full disk) stops it
+/// too, and is kept to be reported as what it is, not as a template error.
+pub struct Budget<W: Write> {
+    pub inner: W,
+    written: usize,
+    limit: usize,
     pub exceeded: bool,
+    pub failed: Option<io::Error>,
 }
 
-impl Budget {
-    pub fn new(limit: usize) -> Budget {
+impl<W: Write> Budget<W> {
+    pub fn new(inner: W, limit: usize) -> Budget<W> {
         Budget {
-            bytes: Vec::new(),
+            inner,
+            written: 0,
             limit,
             exceeded: false,
+            failed: None,
         }
     }
 }
 
-impl Write for Budget {
+impl<W: Write> Write for Budget<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.bytes.len() + buf.len() > self.limit {
+        if self.written + buf.len() > self.limit {
             self.exceeded = true;
             return Err(io::Error::other("the artifact is over its size budget"));
         }
-        self.bytes.extend_from_slice(buf);
+        self.written += buf.len();
+        if let Err(e) = self.inner.write_all(buf) {
+            let told = io::Error::new(e.kind(), e.to_string());
+            self.failed = Some(e);
+            return Err(told);
+        }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        self.inner.flush()
     }
 }
 

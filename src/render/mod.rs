@@ -9,6 +9,7 @@ pub mod error;
 pub mod escape;
 mod filters;
 pub mod joint;
+mod normalise;
 pub mod pipeline;
 pub mod query;
 pub mod schedule;
@@ -29,6 +30,7 @@ use crate::templates::Templates;
 use backend::{Backend, Style, Support};
 use indexmap::IndexMap;
 use sigma_notes::{note_approximations, note_over_matches, sigma_meta};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use template_diag::{context_diag, derived_id, template_diag, to_value};
 use tera::{Context, Tera, Value};
@@ -44,6 +46,30 @@ pub struct Artifact {
     /// The rule it belongs to (None for pack artifacts) and whether it is that rule's query.
     pub rule: Option<String>,
     pub primary: bool,
+}
+
+/// Where the pack artifacts go as they render, each in one piece of text that is never held
+/// whole by the renderer: files of the staging folder (`build`), or memory.
+pub trait PackSink: Sync {
+    type File: Write;
+    /// What the sink makes of a finished artifact.
+    type Done: Send;
+    /// Where the artifact at `path` (relative to the output folder) is written.
+    fn create(&self, path: &Path) -> io::Result<Self::File>;
+    /// The artifact at `path` is complete in `file`.
+    fn finish(&self, path: PathBuf, file: Self::File) -> io::Result<Self::Done>;
+}
+
+/// Why a pack artifact was not rendered: the templates, or the sink.
+pub enum PackError {
+    Template(Diagnostic),
+    Io(io::Error),
+}
+
+impl From<Diagnostic> for PackError {
+    fn from(d: Diagnostic) -> PackError {
+        PackError::Template(d)
+    }
 }
 
 /// One rule rendered: its artifacts, its warnings, and what the pack artifacts need of it.
@@ -474,15 +500,15 @@ impl Renderer {
         Ok(out)
     }
 
-    /// Renders the pack-level artifacts of every backend from all rules' variables and hands
-    /// each to `sink` as soon as it is rendered (on a large pack they run to tens of megabytes
-    /// each); the artifacts render in parallel, each over every rule. What the sink returned,
-    /// in artifact order.
-    pub fn render_pack<T: Send>(
+    /// Renders the pack-level artifacts of every backend from all rules' variables, each
+    /// written to `sink` as it renders (on a large pack they run to tens of megabytes each);
+    /// the artifacts render in parallel, each over every rule. What the sink made of them, in
+    /// artifact order. Template problems take precedence over the sink's errors.
+    pub fn render_pack<S: PackSink>(
         &self,
         rules: &[PackVars],
-        sink: &(dyn Fn(Artifact) -> T + Sync),
-    ) -> Result<Vec<T>, Diagnostic> {
+        sink: &S,
+    ) -> Result<Vec<S::Done>, PackError> {
         use rayon::prelude::*;
         let jobs: Vec<(usize, usize)> = self
             .backends
@@ -491,7 +517,7 @@ impl Renderer {
             .flat_map(|(i, b)| (0..b.config.pack_artifacts.len()).map(move |j| (i, j)))
             .collect();
         let pack_limit = budget::MAX_ARTIFACT_BYTES.saturating_mul(rules.len().max(1));
-        let results: Vec<Result<T, Diagnostic>> = crate::parallel(|| {
+        let results: Vec<Result<S::Done, PackError>> = crate::parallel(|| {
             jobs.par_iter()
                 .map(|&(i, j)| {
                     let b = &self.backends[i];
@@ -503,27 +529,66 @@ impl Renderer {
                     ctx.insert_value("pack", self.pack.clone());
                     ctx.insert_value("settings", to_value(&self.settings, &b.templates[0].path)?);
                     let t = &b.templates[b.config.artifacts.len() + j];
-                    Ok(sink(Artifact {
-                        path: Path::new(&b.config.name).join(&self.pack_files[i][j]),
-                        content: self.render_one(t, &ctx, pack_limit)?,
-                        rule: None,
-                        primary: false,
-                    }))
+                    let path = Path::new(&b.config.name).join(&self.pack_files[i][j]);
+                    let file = sink.create(&path).map_err(PackError::Io)?;
+                    let file = self.render_to(t, &ctx, pack_limit, file)?;
+                    sink.finish(path, file).map_err(PackError::Io)
                 })
                 .collect()
         });
-        results.into_iter().collect()
+        let mut done = Vec::new();
+        let mut io_error = None;
+        for r in results {
+            match r {
+                Ok(d) => done.push(d),
+                Err(PackError::Template(d)) => return Err(PackError::Template(d)),
+                Err(PackError::Io(e)) => {
+                    io_error.get_or_insert(e);
+                }
+            }
+        }
+        match io_error {
+            Some(e) => Err(PackError::Io(e)),
+            None => Ok(done),
+        }
     }
 
+    /// One rule's artifact, in memory.
     fn render_one(
         &self,
         t: &backend::Template,
         ctx: &Context,
         limit: usize,
     ) -> Result<String, Diagnostic> {
-        let mut out = budget::Budget::new(limit);
+        let bytes = self
+            .render_to(t, ctx, limit, Vec::new())
+            .map_err(|e| match e {
+                PackError::Template(d) => d,
+                PackError::Io(e) => Diagnostic::error(
+                    Code::Template,
+                    format!("template `{}` could not be rendered in memory: {e}", t.name),
+                )
+                .in_file(&t.path),
+            })?;
+        // The normal form is UTF-8: every line went through a lossy reading.
+        Ok(String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    }
+
+    /// Renders template `t` into `out` in its normal form (`normalise`), within `limit` bytes.
+    fn render_to<W: Write>(
+        &self,
+        t: &backend::Template,
+        ctx: &Context,
+        limit: usize,
+        out: W,
+    ) -> Result<W, PackError> {
+        let mut out = budget::Budget::new(normalise::Normalise::new(out), limit);
         budget::start();
         let rendered = self.tera.render_to(&t.name, ctx, &mut out);
+        if let Some(e) = out.failed {
+            return Err(PackError::Io(e));
+        }
         let over = if out.exceeded {
             Some(format!("wrote more than {limit} bytes"))
         } else if budget::range_exceeded() {
@@ -535,15 +600,17 @@ impl Renderer {
             None
         };
         if let Some(over) = over {
-            return Err(Diagnostic::error(
-                Code::Template,
-                format!(
-                    "template `{}` {over} for one artifact; rendering stopped",
-                    t.name
-                ),
-            )
-            .in_file(&t.path)
-            .help("look for a loop that never ends or repeats far more than meant"));
+            return Err(PackError::Template(
+                Diagnostic::error(
+                    Code::Template,
+                    format!(
+                        "template `{}` {over} for one artifact; rendering stopped",
+                        t.name
+                    ),
+                )
+                .in_file(&t.path)
+                .help("look for a loop that never ends or repeats far more than meant"),
+            ));
         }
         rendered.map_err(|e| {
             template_diag(
@@ -552,7 +619,7 @@ impl Renderer {
                 "fix the template or the backend table it reads",
             )
         })?;
-        Ok(normalise(out.bytes))
+        out.inner.finish().map_err(PackError::Io)
     }
 }
 
@@ -601,82 +668,4 @@ fn pipelines_value(backends: &[Backend], logsources: &[LogSource]) -> Result<Val
         .ok_or_else(|| err(format!("unknown log source `{}`", sigma.fields.logsource)))?;
     let view = pipeline::pipelines(sigma, sentinel, splunk, ls).map_err(err)?;
     to_value(&view, fields)
-}
-
-/// LF line ends, no trailing spaces, exactly one final newline: stable bytes for reviewers.
-/// In place, in the buffer the template wrote: pack artifacts run to tens of megabytes. (A CR
-/// before a line break is trailing white space, so trimming each line also turns CRLF into LF.)
-fn normalise(bytes: Vec<u8>) -> String {
-    let mut bytes = match String::from_utf8(bytes) {
-        Ok(text) => text.into_bytes(),
-        Err(e) => String::from_utf8_lossy(e.as_bytes())
-            .into_owned()
-            .into_bytes(),
-    };
-    let n = bytes.len();
-    let (mut read, mut write) = (0, 0);
-    loop {
-        let end = memchr::memchr(b'\n', &bytes[read..]).map_or(n, |i| read + i);
-        // Lines of UTF-8 text split at `\n` are UTF-8; trimming keeps whole characters.
-        let keep =
-            std::str::from_utf8(&bytes[read..end]).map_or(end - read, |l| l.trim_end().len());
-        bytes.copy_within(read..read + keep, write);
-        write += keep;
-        if end == n {
-            break;
-        }
-        // `write` <= `end` < `n`: the line break goes where the text was.
-        bytes[write] = b'\n';
-        write += 1;
-        read = end + 1;
-    }
-    bytes.truncate(write);
-    while bytes.last() == Some(&b'\n') {
-        bytes.pop();
-    }
-    bytes.push(b'\n');
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    /// The plain reading of the rule: CRLF to LF, each line trimmed, one final newline.
-    fn reference(text: &str) -> String {
-        let mut out: String = text
-            .replace("\r\n", "\n")
-            .lines()
-            .map(str::trim_end)
-            .collect::<Vec<_>>()
-            .join("\n");
-        while out.ends_with('\n') {
-            out.pop();
-        }
-        out.push('\n');
-        out
-    }
-
-    #[test]
-    fn normalise_in_place_reads_as_the_rule_says() {
-        let pieces = [
-            "a", " ", "\t", "\r", "\n", "\r\n", "\u{a0}", "\u{3000}", "é", "漢", "\u{85}", "x y",
-        ];
-        // Every sequence of up to four pieces, plus a few longer texts.
-        let mut texts = vec![String::new(), "a  \r\n\r\n b\t\n\n\n".to_string()];
-        for a in pieces {
-            for b in pieces {
-                for c in pieces {
-                    for d in pieces {
-                        texts.push(format!("{a}{b}{c}{d}"));
-                    }
-                }
-            }
-        }
-        for t in texts {
-            assert_eq!(
-                super::normalise(t.clone().into_bytes()),
-                reference(&t),
-                "{t:?}"
-            );
-        }
-    }
 }
