@@ -119,6 +119,11 @@ pub fn section(text: &str) -> Option<(usize, usize)> {
                     if start.is_some() {
                         return None;
                     }
+                    // Nothing below can be a top-level key: the tests run to the end, and
+                    // their bytes (most of the file) need not be followed token by token.
+                    if no_key_below(&text.as_bytes()[offset..]) {
+                        return Some((here, text.len()));
+                    }
                     start = Some(here);
                 } else if start.is_some() && end.is_none() {
                     end = Some(here);
@@ -145,6 +150,18 @@ fn plain_line_breaks(text: &str) -> bool {
         b'\r' => b.get(i + 1) == Some(&b'\n'),
         0xC2 => b.get(i + 1) != Some(&0x85),
         _ => !matches!(b.get(i + 1..i + 3), Some([0x80, 0xA8 | 0xA9])),
+    })
+}
+
+/// Whether no line of `rest` (which starts a line) begins at column 0 with anything but a
+/// space, a comment or a compact sequence entry: then none of them starts a top-level key or a
+/// document, whatever quote, bracket or block scalar is open above them.
+fn no_key_below(rest: &[u8]) -> bool {
+    let starts = std::iter::once(0).chain(memchr::memchr_iter(b'\n', rest).map(|i| i + 1));
+    starts.into_iter().all(|i| match rest.get(i) {
+        None | Some(b' ' | b'\n' | b'\r' | b'#') => true,
+        Some(b'-') => matches!(rest.get(i + 1), None | Some(b' ' | b'\t' | b'\n' | b'\r')),
+        Some(_) => false,
     })
 }
 
