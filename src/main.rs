@@ -51,6 +51,7 @@ impl Pack {
                 rules,
                 templates: Templates::new(input.templates.clone()),
                 manifest,
+                backends: Vec::new(),
             },
             root,
             sources,
@@ -130,9 +131,15 @@ fn main() -> ExitCode {
         Command::Verify { input, engines, .. } => {
             Pack::open(pack, &input).map(|p| verify(p, engines.as_deref()))
         }
-        Command::Build { input, out, check } => {
-            Pack::open(pack, &input).map(|p| build(p, out, check))
-        }
+        Command::Build {
+            input,
+            out,
+            check,
+            backends,
+        } => Pack::open(pack, &input).map(|mut p| {
+            p.paths.backends = backends;
+            build(p, out, check)
+        }),
     };
     result.unwrap_or_else(|code| code)
 }
@@ -638,6 +645,22 @@ fn simulate(mut p: Pack, events: &[PathBuf], shape: ShapeArg, delay: Option<&str
             Err(diags) => return p.fail(&diags),
         };
     p.report(&checked.warnings);
+    // The backends' hunting declarations (`hunting_kinds`), read where the templates read them.
+    let renderer = match rulepack::render::Renderer::load(
+        &p.paths.templates,
+        &mut p.sources,
+        &checked.logsources,
+        &p.paths.manifest,
+    ) {
+        Ok(r) => r,
+        Err(diags) => return p.fail(&diags),
+    };
+    let hunting = checked
+        .rules
+        .iter()
+        .map(|r| (r.name.0.clone(), renderer.hunting_backends(r)))
+        .filter(|(_, b)| !b.is_empty())
+        .collect();
     let pack = rulepack::replay::Pack::new(&checked.rules, &checked.logsources);
     let opts = Options {
         shape: match shape {
@@ -647,6 +670,7 @@ fn simulate(mut p: Pack, events: &[PathBuf], shape: ShapeArg, delay: Option<&str
             ShapeArg::Loganalytics => Shape::LogAnalytics,
         },
         fixed_delay,
+        hunting,
     };
     // The files are one stream, read in order.
     let mut stream: Box<dyn Read> = Box::new(std::io::empty());

@@ -188,6 +188,26 @@ impl Renderer {
         self
     }
 
+    /// Renders only the named backends (all when `names` is empty). The pySigma pipelines
+    /// were already derived from every backend's field table, so the Sigma output is the same
+    /// whichever others are left out.
+    pub fn only(mut self, names: &[String]) -> Renderer {
+        if names.is_empty() {
+            return self;
+        }
+        let backends = std::mem::take(&mut self.backends);
+        let constants = std::mem::take(&mut self.constants);
+        let pack_files = std::mem::take(&mut self.pack_files);
+        for ((b, c), f) in backends.into_iter().zip(constants).zip(pack_files) {
+            if names.contains(&b.config.name) {
+                self.backends.push(b);
+                self.constants.push(c);
+                self.pack_files.push(f);
+            }
+        }
+        self
+    }
+
     pub fn settings(&self) -> &PackSettings {
         &self.settings
     }

@@ -8,6 +8,11 @@
 //! seconds, Splunk); a record without one is ingested `fixed_delay` after its event time, or
 //! skipped when no fixed delay is given.
 //!
+//! **Hunting queries.** A rule that a backend ships as a hunting query (its `fields.yml` constant
+//! `hunting_kinds` names the rule's kind; [`crate::render::Renderer::hunting_backends`]) has no
+//! schedule there: a person runs it. It is left out of the simulation by that declaration, never
+//! by its name, and the summary names it with the backends that declare it.
+//!
 //! **Speed.** Lines are parsed and evaluated in parallel chunks, overlapped with reading and with
 //! the schedule state ([`runs::Runs`]), which takes each record's matches once, so no run
 //! rescans the records.
@@ -22,6 +27,7 @@ use rayon::prelude::*;
 use runs::{Runs, Stamp};
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 
 /// Lines evaluated per parallel chunk.
@@ -31,6 +37,8 @@ pub struct Options {
     pub shape: Shape,
     /// Ingestion delay, in seconds, of records that carry no ingestion time.
     pub fixed_delay: Option<i64>,
+    /// Rule name → the backends that ship it as a hunting query (not scheduled, left out).
+    pub hunting: BTreeMap<String, Vec<String>>,
 }
 
 /// What a simulation saw and decided.
@@ -39,8 +47,10 @@ pub struct Summary {
     pub records: u64,
     /// Records without a readable event time, or without an ingestion time and no fixed delay.
     pub skipped: u64,
-    /// Per rule, in pack order: (rule, alerts, duplicates, lost to lateness).
+    /// Per scheduled rule, in pack order: (rule, alerts, duplicates, lost to lateness).
     pub rules: Vec<RuleSummary>,
+    /// The rules left out as hunting queries, in pack order, with the backends that ship them so.
+    pub hunting: Vec<(String, Vec<String>)>,
 }
 
 impl Summary {
@@ -54,6 +64,13 @@ impl Summary {
             text.push_str(&format!(
                 "  {}: {} alerts, {} duplicates, {} lost to lateness\n",
                 r.rule, r.alerts, r.duplicates, r.lost_to_lateness
+            ));
+        }
+        for (rule, backends) in &self.hunting {
+            text.push_str(&format!(
+                "  {rule}: not scheduled: a hunting query on {} (`hunting_kinds` in their \
+                 fields.yml), run by a person, not on a schedule\n",
+                backends.join(", ")
             ));
         }
         let sum = |f: fn(&RuleSummary) -> u64| self.rules.iter().map(f).sum::<u64>();
@@ -130,10 +147,15 @@ pub fn run(
     out: &mut dyn Write,
 ) -> io::Result<Summary> {
     let mut runs = Runs::new(pack, settings);
+    let scheduled: Vec<bool> = pack
+        .rules
+        .iter()
+        .map(|r| !opts.hunting.contains_key(&r.rule.name.0))
+        .collect();
     let mut summary = Summary::default();
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<String>>(2);
-        let (runs, summary) = (&mut runs, &mut summary);
+        let (runs, summary, scheduled) = (&mut runs, &mut summary, &scheduled);
         let worker = s.spawn(move || {
             let mut index: u64 = 0;
             let mut previous: Vec<Evaluated> = Vec::new();
@@ -142,12 +164,12 @@ pub fn run(
                 let (evaluated, ()) = crate::parallel(|| {
                     rayon::join(
                         || lines.par_iter().map(|l| evaluate(pack, opts, l)).collect(),
-                        || take(runs, summary, &mut index, earlier),
+                        || take(runs, summary, scheduled, &mut index, earlier),
                     )
                 });
                 previous = evaluated;
             }
-            take(runs, summary, &mut index, previous);
+            take(runs, summary, scheduled, &mut index, previous);
         });
         let read = read_chunks(input, &tx);
         drop(tx);
@@ -161,11 +183,21 @@ pub fn run(
         .iter()
         .zip(counted)
         .zip(&runs.lost)
-        .map(|((r, (alerts, duplicates)), lost)| RuleSummary {
+        .zip(&scheduled)
+        .filter(|(_, on)| **on)
+        .map(|(((r, (alerts, duplicates)), lost), _)| RuleSummary {
             rule: r.rule.name.0.clone(),
             alerts,
             duplicates,
             lost_to_lateness: *lost,
+        })
+        .collect();
+    summary.hunting = pack
+        .rules
+        .iter()
+        .filter_map(|r| {
+            let backends = opts.hunting.get(&r.rule.name.0)?;
+            Some((r.rule.name.0.clone(), backends.clone()))
         })
         .collect();
     Ok(summary)
@@ -197,8 +229,14 @@ fn read_chunks(
     }
 }
 
-/// Gives one chunk's matches to the schedule state, in input order.
-fn take(runs: &mut Runs, summary: &mut Summary, index: &mut u64, chunk: Vec<Evaluated>) {
+/// Gives one chunk's matches of the scheduled rules to the schedule state, in input order.
+fn take(
+    runs: &mut Runs,
+    summary: &mut Summary,
+    scheduled: &[bool],
+    index: &mut u64,
+    chunk: Vec<Evaluated>,
+) {
     for e in chunk {
         summary.records += 1;
         match e {
@@ -208,7 +246,7 @@ fn take(runs: &mut Runs, summary: &mut Summary, index: &mut u64, chunk: Vec<Eval
                     t,
                     i,
                 };
-                for m in matches {
+                for m in matches.into_iter().filter(|m| scheduled[m.rule]) {
                     runs.add(m.rule, s, m.kind);
                 }
             }
