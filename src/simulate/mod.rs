@@ -102,7 +102,7 @@ struct AlertLine<'a> {
     time: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     ingested: Option<String>,
-    entities: &'a serde_json::Map<String, Value>,
+    entities: serde_json::Map<String, Value>,
 }
 
 /// The record's ingestion time, in seconds, as written in the export.
@@ -281,7 +281,7 @@ fn write_alerts(pack: &Pack, runs: &Runs, out: &mut dyn Write) -> io::Result<Vec
                     record: a.record,
                     time: iso(a.time),
                     ingested: a.ingested.map(iso),
-                    entities: &a.entities,
+                    entities: a.entities.map(&pack.rules[a.rule]),
                 },
             )
             .map_err(io::Error::other)?;
