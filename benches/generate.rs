@@ -185,6 +185,7 @@ fn records(n: usize, rules_dir: &Path, out: &Path) -> Result<(), String> {
         templates: rulepack::templates::Templates::default(),
         manifest: rulepack::manifest::load(&repo, &mut sources)
             .map_err(|d| format!("{} problems in rulepack.yml", d.len()))?,
+        backends: Vec::new(),
     };
     let (rules, _) = rulepack::check_unlocked(&paths, &mut sources, rulepack::TestEvents::Keep)
         .map_err(|d| format!("{} problems in the rules", d.len()))?;

@@ -56,6 +56,11 @@ pub enum Command {
         /// folder differs from the build, listing the files.
         #[arg(long)]
         check: bool,
+        /// Build only this backend's output (repeatable), as sigma-cli's `-t` does; every
+        /// backend when none is given. With --check, the output folder must hold exactly that.
+        #[arg(long = "backend", value_name = "NAME",
+              value_parser = clap::builder::PossibleValuesParser::new(rulepack::render::BACKENDS))]
+        backends: Vec<String>,
     },
     /// Validate every rule and template; write nothing.
     Check {

@@ -60,6 +60,8 @@ pub struct Paths {
     pub templates: Templates,
     /// The pack's `rulepack.yml`.
     pub manifest: Manifest,
+    /// The backends to render (`build --backend`); all of them when empty.
+    pub backends: Vec<String>,
 }
 
 /// A compiled pack: the rules, their artifacts in path order, and warnings.
@@ -364,7 +366,8 @@ fn prepare(
         &checked.logsources,
         &paths.manifest,
     )?
-    .with_settings(paths.manifest.settings.clone());
+    .with_settings(paths.manifest.settings.clone())
+    .only(&paths.backends);
     Ok((checked, renderer))
 }
 

@@ -51,6 +51,7 @@ impl Pack {
                 rules,
                 templates: Templates::new(input.templates.clone()),
                 manifest,
+                backends: Vec::new(),
             },
             root,
             sources,
@@ -130,9 +131,15 @@ fn main() -> ExitCode {
         Command::Verify { input, engines, .. } => {
             Pack::open(pack, &input).map(|p| verify(p, engines.as_deref()))
         }
-        Command::Build { input, out, check } => {
-            Pack::open(pack, &input).map(|p| build(p, out, check))
-        }
+        Command::Build {
+            input,
+            out,
+            check,
+            backends,
+        } => Pack::open(pack, &input).map(|mut p| {
+            p.paths.backends = backends;
+            build(p, out, check)
+        }),
     };
     result.unwrap_or_else(|code| code)
 }

@@ -132,6 +132,7 @@ fn build(dir: &Path, hostile: bool) -> Texts {
         templates: rulepack::templates::Templates::default(),
         manifest: rulepack::manifest::load(dir, &mut sources)
             .unwrap_or_else(|d| panic!("hostile manifest refused: {d:?}")),
+        backends: Vec::new(),
     };
     match rulepack::build(&paths, &mut sources, &dir.join("out")) {
         Ok(_) => {}

@@ -9,7 +9,7 @@
 //! - the reader agrees: the document parses with one top-level `tests` key whose key starts the
 //!   section, and the next top-level key starts the line where the section ends;
 //! - the blanked text reads as the document without `tests`, every other value and every key
-//!   position the same;
+//!   position the same; so does the text cut before tests that come last (what `build` reads);
 //! - a document the reader refuses outside the section is refused the same way (message and
 //!   byte position) when blanked; one it refuses inside the section reads without that error.
 //!
@@ -20,7 +20,7 @@
 mod common;
 
 use common::fuzz::{self, NON_ASCII, Rng};
-use rulepack::load::tests_section::{blank, section};
+use rulepack::load::tests_section::{blank, rule_part, section};
 use rulepack::source::{FileId, SourceMap};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_saphyr::Spanned;
@@ -195,6 +195,7 @@ fn check(text: &str) -> bool {
     let full = read(text, &sources, file);
     let Some((s, e)) = located else {
         assert_eq!(blank(text), text, "nothing is blanked without a section");
+        assert_eq!(rule_part(text), (text.into(), None), "nor cut");
         return false;
     };
     let line_of = |at: usize| text[..at].matches('\n').count();
@@ -206,6 +207,15 @@ fn check(text: &str) -> bool {
     let blanked = blank(text);
     assert_eq!(blanked.len(), text.len());
     let without = read(&blanked, &sources, file);
+    // What build reads: tests that come last are cut off, and that reads as the blanked text.
+    let (part, last) = rule_part(text);
+    assert_eq!(
+        last,
+        (e == text.len()).then_some(s),
+        "where cut tests start"
+    );
+    assert_eq!(part.len(), if e == text.len() { s } else { text.len() });
+    assert_eq!(read(&part, &sources, file), without, "cut reads as blanked");
     match full {
         Ok(Top(keys)) => {
             let at: Vec<usize> = keys.iter().map(|k| k.1).collect();

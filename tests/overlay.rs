@@ -71,3 +71,54 @@ fn a_broken_team_template_names_its_file_and_line() {
     );
     assert!(!out.exists(), "nothing may be written");
 }
+
+/// A pack template sees of each rule only its pieces and the variables `pack_vars` names
+/// (backend.yml). A team's pack template written when pack templates saw every rule variable
+/// (here the Sentinel pack's loop as it was shipped before, which read each rule's query) is an
+/// error naming its file and saying what a pack template can read, not a silent empty output.
+#[test]
+fn a_pack_template_reading_what_pack_templates_no_longer_see_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let overlay = tmp.path().join("mine");
+    std::fs::create_dir_all(overlay.join("sentinel")).unwrap();
+    let shipped =
+        std::fs::read_to_string(common::repo().join("templates/sentinel/pack.arm.json")).unwrap();
+    let before = "{%- set query = <sentinel.query primary={r.primary}/> %}\n    \
+        {{ <sentinel_arm.resource rule={r.rule} c={c} query={query} agg={r.agg} sched={r.sched} \
+        settings={r.settings} corr={r.corr}/> }}";
+    assert!(shipped.contains("    {{ r.pieces.arm_resource }}"));
+    std::fs::write(
+        overlay.join("sentinel/pack.arm.json"),
+        shipped.replace("    {{ r.pieces.arm_resource }}", before),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let res = build(&overlay, &out);
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error[R090]")
+            && stderr.contains("got `undefined`")
+            && stderr.contains("mine/sentinel/pack.arm.json:")
+            && stderr.contains(
+                "a pack template sees only its `pieces` and the variables `pack_vars` names"
+            ),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing may be written");
+
+    // Printed as it is, the missing variable is named.
+    std::fs::write(
+        overlay.join("sentinel/pack.arm.json"),
+        shipped.replace("{{ r.pieces.arm_resource }}", "{{ r.primary }}"),
+    )
+    .unwrap();
+    let res = build(&overlay, &out);
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Field `primary` is not defined. Available fields: pieces, rule, sched"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing may be written");
+}

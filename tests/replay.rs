@@ -24,6 +24,7 @@ fn pack() -> (Vec<Rule>, Vec<LogSource>) {
         rules: repo().join("rules"),
         templates: rulepack::templates::Templates::default(),
         manifest: rulepack::manifest::load(&repo(), &mut sources).expect("rulepack.yml"),
+        backends: Vec::new(),
     };
     match check_unlocked(&paths, &mut sources, TestEvents::Keep) {
         Ok(p) => p,

@@ -98,8 +98,9 @@ pub fn read_sources(paths: &[PathBuf], sources: &mut SourceMap) -> (Vec<FileId>,
 
 /// Parses each file as a rule and hands the result to `then`, on every core; results keep the
 /// files' order. Parsing dominates loading and files are independent. With `omit_tests` the
-/// top-level `tests:` section is not parsed at all (see `tests_section`), and each result comes
-/// with where that section starts when it runs to the end of the file: all after it is tests.
+/// top-level `tests:` section is not parsed at all (`tests_section::rule_part`), and each result
+/// comes with where that section starts when it runs to the end of the file: all after it is
+/// tests.
 pub fn parse_each<E, T>(
     sources: &SourceMap,
     files: &[FileId],
@@ -116,14 +117,12 @@ where
             .par_iter()
             .map(|&file| {
                 let text = &sources.get(file).text;
-                let section = omit_tests.then(|| tests_section::section(text)).flatten();
-                let blanked = match section {
-                    Some(range) => tests_section::blank_range(text, range),
-                    None => std::borrow::Cow::Borrowed(text.as_str()),
+                let (read, last) = match omit_tests {
+                    true => tests_section::rule_part(text),
+                    false => (std::borrow::Cow::Borrowed(text.as_str()), None),
                 };
-                let last = section.filter(|&(_, end)| end == text.len());
-                let raw = yaml::parse_text::<RawRule<E>>(&blanked, sources, file);
-                (then(file, raw), last.map(|(start, _)| start))
+                let raw = yaml::parse_text::<RawRule<E>>(&read, sources, file);
+                (then(file, raw), last)
             })
             .collect()
     })

@@ -1,9 +1,10 @@
 //! `build` compiles a rule without reading its tests: the top-level `tests:` section is most of
-//! a rule file's bytes. It is found by its key line and blanked before parsing: each of its lines
-//! becomes a comment of the same length (`#` at column 0, then spaces), so every other value
-//! keeps its byte offset, line and column, and every diagnostic outside the tests reads exactly
-//! as a full read would give it. Comments, not spaces: lines of spaces after a block scalar
-//! (`description: |`) would be read as part of its text.
+//! a rule file's bytes. It is found by its key line and, when it comes last, cut off before
+//! parsing; otherwise it is blanked: each of its lines becomes a comment of the same length (`#`
+//! at column 0, then spaces), so every other value keeps its byte offset, line and column. Either
+//! way every diagnostic outside the tests reads exactly as a full read would give it. Comments,
+//! not spaces: lines of spaces after a block scalar (`description: |`) would be read as part of
+//! its text.
 //!
 //! Finding the section must never guess: a line that begins with `tests:` may sit inside a
 //! quoted scalar or a flow collection that an earlier line opened. So the whole file is followed
@@ -31,6 +32,18 @@ pub fn blank(text: &str) -> Cow<'_, str> {
     match section(text) {
         Some(range) => blank_range(text, range),
         None => Cow::Borrowed(text),
+    }
+}
+
+/// What `build` reads of a rule file, and where its tests start when they run to the end of the
+/// file. Tests that come last are cut off rather than blanked: nothing after them needs its
+/// offset kept, and the reader then never walks their bytes (most of a rule file's). Elsewhere
+/// they are blanked; without a located section the text is unchanged.
+pub fn rule_part(text: &str) -> (Cow<'_, str>, Option<usize>) {
+    match section(text) {
+        Some((start, end)) if end == text.len() => (Cow::Borrowed(&text[..start]), Some(start)),
+        Some(range) => (blank_range(text, range), None),
+        None => (Cow::Borrowed(text), None),
     }
 }
 
@@ -106,6 +119,11 @@ pub fn section(text: &str) -> Option<(usize, usize)> {
                     if start.is_some() {
                         return None;
                     }
+                    // Nothing below can be a top-level key: the tests run to the end, and
+                    // their bytes (most of the file) need not be followed token by token.
+                    if no_key_below(&text.as_bytes()[offset..]) {
+                        return Some((here, text.len()));
+                    }
                     start = Some(here);
                 } else if start.is_some() && end.is_none() {
                     end = Some(here);
@@ -132,6 +150,18 @@ fn plain_line_breaks(text: &str) -> bool {
         b'\r' => b.get(i + 1) == Some(&b'\n'),
         0xC2 => b.get(i + 1) != Some(&0x85),
         _ => !matches!(b.get(i + 1..i + 3), Some([0x80, 0xA8 | 0xA9])),
+    })
+}
+
+/// Whether no line of `rest` (which starts a line) begins at column 0 with anything but a
+/// space, a comment or a compact sequence entry: then none of them starts a top-level key or a
+/// document, whatever quote, bracket or block scalar is open above them.
+fn no_key_below(rest: &[u8]) -> bool {
+    let starts = std::iter::once(0).chain(memchr::memchr_iter(b'\n', rest).map(|i| i + 1));
+    starts.into_iter().all(|i| match rest.get(i) {
+        None | Some(b' ' | b'\n' | b'\r' | b'#') => true,
+        Some(b'-') => matches!(rest.get(i + 1), None | Some(b' ' | b'\t' | b'\n' | b'\r')),
+        Some(_) => false,
     })
 }
 
@@ -241,6 +271,16 @@ impl Scan {
         let mut parent: Option<usize> = None;
         let mut after_blank = true;
         while i < line.len() {
+            // Inside a plain scalar in block context only `: ` and ` #` mean anything: jump.
+            if !node_start && self.flow == 0 && !json_like {
+                let Some(n) = memchr::memchr2(b':', b'#', &line[i..]) else {
+                    break;
+                };
+                if n > 0 {
+                    i += n;
+                    after_blank = matches!(line[i - 1], b' ' | b'\t');
+                }
+            }
             let c = line[i];
             let next = line.get(i + 1);
             if matches!(c, b' ' | b'\t') {

@@ -38,6 +38,15 @@ pub struct Artifact {
     pub file: String,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Piece {
+    /// Its key under `pieces`.
+    pub name: String,
+    /// The tera template in the backend folder that renders it.
+    pub template: Spanned<String>,
+}
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Syntax {
@@ -195,9 +204,19 @@ pub struct BackendConfig {
     pub escaper: Escaper,
     /// Per-rule artifacts; the first is the query the others may embed (`primary`).
     pub artifacts: Vec<Artifact>,
-    /// Artifacts rendered once for the whole pack, with every rule's context in `rules`.
+    /// Artifacts rendered once for the whole pack, with what each rule gives them in `rules`:
+    /// its `pieces` and its variables `pack_vars` names.
     #[serde(default)]
     pub pack_artifacts: Vec<Artifact>,
+    /// Per-rule text the pack artifacts join, rendered with the rule after its query and
+    /// before its other artifacts (which see them as `pieces` too), as the template writes it.
+    #[serde(default)]
+    pub pieces: Vec<Piece>,
+    /// The rule's template variables the pack artifacts see besides the pieces: a name, or a
+    /// dotted path into one (`corr.kind`). The rest (plans, detections, query texts) is
+    /// dropped once the rule's artifacts are written, so a large pack is not held in memory.
+    #[serde(default)]
+    pub pack_vars: Vec<String>,
     #[serde(default)]
     pub syntax: Syntax,
     #[serde(default)]
@@ -270,7 +289,7 @@ pub struct Template {
 pub struct Backend {
     pub config: BackendConfig,
     pub fields: FieldMap,
-    /// Templates of `artifacts` then `pack_artifacts`, in that order.
+    /// Templates of `artifacts`, `pack_artifacts` then `pieces`, in that order.
     pub templates: Vec<Template>,
 }
 
@@ -287,20 +306,24 @@ impl Backend {
         let file = templates.read(&format!("{name}/fields.yml"), sources)?;
         let fields: FieldMap = yaml::parse(sources, file)?;
         let mut templates_out = Vec::new();
-        for a in config.artifacts.iter().chain(&config.pack_artifacts) {
+        let paths = config.artifacts.iter().chain(&config.pack_artifacts);
+        let paths = paths
+            .map(|a| &a.template)
+            .chain(config.pieces.iter().map(|p| &p.template));
+        for template in paths {
             // Refused at the key, before the path is joined to any folder.
-            files::check_relative(&a.template.value).map_err(|why| {
+            files::check_relative(&template.value).map_err(|why| {
                 Diagnostic::error(
                     Code::Template,
-                    format!("template path `{}` {why}", a.template.value),
+                    format!("template path `{}` {why}", template.value),
                 )
-                .at(yaml::span_of(&a.template, backend_file))
+                .at(yaml::span_of(template, backend_file))
                 .help("name a file inside the backend folder, such as `rule.kql`")
             })?;
-            let file = templates.read(&format!("{name}/{}", a.template.value), sources)?;
+            let file = templates.read(&format!("{name}/{}", template.value), sources)?;
             let source = sources.get(file);
             templates_out.push(Template {
-                name: format!("{name}/{}", a.template.value),
+                name: format!("{name}/{}", template.value),
                 path: source.path.clone(),
                 text: source.text.clone(),
             });

@@ -34,7 +34,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use template_diag::{context_diag, derived_id, template_diag, to_value};
 use tera::{Context, Tera, Value};
-use views::{CorrView, Lowered, RuleView, StageView, agg_view, kind_name};
+use views::{CorrView, Lowered, RuleView, StageView, agg_view, kind_name, pack_view};
 
 /// The backends rulepack ships, in output order.
 pub const BACKENDS: &[&str] = &["sentinel", "splunk", "sigma"];
@@ -79,8 +79,9 @@ pub struct Rendered {
     pub pack: PackVars,
 }
 
-/// The variables each backend's templates saw for one rule, which the pack artifacts receive
-/// again as `rules`. Template values share their contents, so keeping them costs no copy.
+/// What each backend's pack artifacts see of one rule (`rules`): its pieces and the variables
+/// `pack_vars` names (`views::pack_view`). Template values share their contents, so the rule's
+/// metadata kept for three backends is held once.
 pub struct PackVars(Vec<Value>);
 
 pub struct Renderer {
@@ -184,6 +185,26 @@ impl Renderer {
     /// Uses the pack's settings (from its manifest) instead of the defaults.
     pub fn with_settings(mut self, settings: PackSettings) -> Renderer {
         self.settings = settings;
+        self
+    }
+
+    /// Renders only the named backends (all when `names` is empty). The pySigma pipelines
+    /// were already derived from every backend's field table, so the Sigma output is the same
+    /// whichever others are left out.
+    pub fn only(mut self, names: &[String]) -> Renderer {
+        if names.is_empty() {
+            return self;
+        }
+        let backends = std::mem::take(&mut self.backends);
+        let constants = std::mem::take(&mut self.constants);
+        let pack_files = std::mem::take(&mut self.pack_files);
+        for ((b, c), f) in backends.into_iter().zip(constants).zip(pack_files) {
+            if names.contains(&b.config.name) {
+                self.backends.push(b);
+                self.constants.push(c);
+                self.pack_files.push(f);
+            }
+        }
         self
     }
 
@@ -326,7 +347,7 @@ impl Renderer {
                         )),
                     );
                     vars.insert("omitted", Value::from(reason));
-                    out.pack.0.push(Value::from(vars));
+                    out.pack.0.push(pack_view(&vars, &b.config.pack_vars));
                     continue;
                 }
             }
@@ -486,6 +507,9 @@ impl Renderer {
                     let primary = Value::from(text.as_str());
                     ctx.insert_value("primary", primary.clone());
                     vars.insert("primary", primary);
+                    let pieces = self.render_pieces(b, &ctx)?;
+                    ctx.insert_value("pieces", pieces.clone());
+                    vars.insert("pieces", pieces);
                 }
                 let file = a.file.replace("{name}", &rule.name.0);
                 out.artifacts.push(Artifact {
@@ -495,9 +519,21 @@ impl Renderer {
                     primary: i == 0,
                 });
             }
-            out.pack.0.push(Value::from(vars));
+            out.pack.0.push(pack_view(&vars, &b.config.pack_vars));
         }
         Ok(out)
+    }
+
+    /// The rule's pieces of the pack artifacts (`pieces` in backend.yml), as their templates
+    /// write them: the pack artifact they go into is normalised as a whole.
+    fn render_pieces(&self, b: &Backend, ctx: &Context) -> Result<Value, Diagnostic> {
+        let first = b.config.artifacts.len() + b.config.pack_artifacts.len();
+        let mut pieces: IndexMap<String, Value> = IndexMap::new();
+        for (p, t) in b.config.pieces.iter().zip(&b.templates[first..]) {
+            let text = self.render_raw(t, ctx, budget::MAX_ARTIFACT_BYTES, Vec::new(), RULE_HELP);
+            pieces.insert(p.name.clone(), Value::from(in_memory(t, text)?.as_str()));
+        }
+        Ok(Value::from(pieces))
     }
 
     /// Renders the pack-level artifacts of every backend from all rules' variables, each
@@ -531,7 +567,7 @@ impl Renderer {
                     let t = &b.templates[b.config.artifacts.len() + j];
                     let path = Path::new(&b.config.name).join(&self.pack_files[i][j]);
                     let file = sink.create(&path).map_err(PackError::Io)?;
-                    let file = self.render_to(t, &ctx, pack_limit, file)?;
+                    let file = self.render_to(t, &ctx, pack_limit, file, PACK_HELP)?;
                     sink.finish(path, file).map_err(PackError::Io)
                 })
                 .collect()
@@ -560,19 +596,7 @@ impl Renderer {
         ctx: &Context,
         limit: usize,
     ) -> Result<String, Diagnostic> {
-        let bytes = self
-            .render_to(t, ctx, limit, Vec::new())
-            .map_err(|e| match e {
-                PackError::Template(d) => d,
-                PackError::Io(e) => Diagnostic::error(
-                    Code::Template,
-                    format!("template `{}` could not be rendered in memory: {e}", t.name),
-                )
-                .in_file(&t.path),
-            })?;
-        // The normal form is UTF-8: every line went through a lossy reading.
-        Ok(String::from_utf8(bytes)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+        in_memory(t, self.render_to(t, ctx, limit, Vec::new(), RULE_HELP))
     }
 
     /// Renders template `t` into `out` in its normal form (`normalise`), within `limit` bytes.
@@ -582,8 +606,23 @@ impl Renderer {
         ctx: &Context,
         limit: usize,
         out: W,
+        help: &str,
     ) -> Result<W, PackError> {
-        let mut out = budget::Budget::new(normalise::Normalise::new(out), limit);
+        let out = self.render_raw(t, ctx, limit, normalise::Normalise::new(out), help)?;
+        out.finish().map_err(PackError::Io)
+    }
+
+    /// Renders template `t` into `out` as it writes, within `limit` bytes; `help` says what to
+    /// do about a template error.
+    fn render_raw<W: Write>(
+        &self,
+        t: &backend::Template,
+        ctx: &Context,
+        limit: usize,
+        out: W,
+        help: &str,
+    ) -> Result<W, PackError> {
+        let mut out = budget::Budget::new(out, limit);
         budget::start();
         let rendered = self.tera.render_to(&t.name, ctx, &mut out);
         if let Some(e) = out.failed {
@@ -612,15 +651,33 @@ impl Renderer {
                 .help("look for a loop that never ends or repeats far more than meant"),
             ));
         }
-        rendered.map_err(|e| {
-            template_diag(
-                &t.path,
-                &e,
-                "fix the template or the backend table it reads",
-            )
-        })?;
-        out.inner.finish().map_err(PackError::Io)
+        rendered.map_err(|e| template_diag(&t.path, &e, help))?;
+        Ok(out.inner)
     }
+}
+
+/// What to do about an error in a rule's template.
+const RULE_HELP: &str = "fix the template or the backend table it reads";
+
+/// What to do about an error in a pack template, which sees less of each rule than a rule's
+/// templates do.
+const PACK_HELP: &str = "fix the template; of each rule in `rules`, a pack template sees only \
+    its `pieces` and the variables `pack_vars` names in the backend's backend.yml: render \
+    per-rule text as a piece there, or add the variable to `pack_vars`";
+
+/// A rendering into memory as text.
+fn in_memory(t: &backend::Template, r: Result<Vec<u8>, PackError>) -> Result<String, Diagnostic> {
+    let bytes = r.map_err(|e| match e {
+        PackError::Template(d) => d,
+        PackError::Io(e) => Diagnostic::error(
+            Code::Template,
+            format!("template `{}` could not be rendered in memory: {e}", t.name),
+        )
+        .in_file(&t.path),
+    })?;
+    // Tera writes text, and the normal form is UTF-8: every line went through a lossy reading.
+    Ok(String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// Every taxonomy field and array of the backend's log source must be mapped.

@@ -5,7 +5,9 @@ use super::backend::Backend;
 use super::{joint, query};
 use crate::ir::Cond;
 use crate::model::{AggFunction, Correlation, CorrelationKind, Output, Rule};
+use indexmap::IndexMap;
 use serde::Serialize;
+use tera::Value;
 
 #[derive(Serialize)]
 pub(super) struct RuleView<'a> {
@@ -100,5 +102,55 @@ pub(super) fn agg_view(b: &Backend, rule: &Rule, a: &crate::model::Aggregation) 
         window: a.window.text.clone(),
         window_minutes: a.window.minutes,
         threshold: a.threshold,
+    }
+}
+
+/// What the pack templates see of one rule (`rules`): its `pieces`, and the variables (or
+/// dotted paths into them, `corr.kind`) that `pack_vars` names, where the rule has them.
+pub(super) fn pack_view(vars: &IndexMap<&'static str, Value>, keep: &[String]) -> Value {
+    let mut view = Node::Branch(IndexMap::new());
+    let paths = keep.iter().map(String::as_str).chain(["pieces"]);
+    for path in paths {
+        let found = match path.split_once('.') {
+            None => vars.get(path),
+            Some((name, rest)) => vars.get(name).and_then(|v| v.get_from_path(rest)),
+        };
+        if let Some(v) = found {
+            view.insert(path.split('.'), v.clone());
+        }
+    }
+    view.into_value()
+}
+
+/// A template value being assembled from parts of others.
+enum Node {
+    Whole(Value),
+    Branch(IndexMap<String, Node>),
+}
+
+impl Node {
+    fn insert<'a>(&mut self, mut path: impl Iterator<Item = &'a str>, value: Value) {
+        let Node::Branch(map) = self else {
+            // All of this value is kept already.
+            return;
+        };
+        let Some(key) = path.next() else {
+            *self = Node::Whole(value);
+            return;
+        };
+        map.entry(key.to_string())
+            .or_insert_with(|| Node::Branch(IndexMap::new()))
+            .insert(path, value);
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            Node::Whole(v) => v,
+            Node::Branch(map) => Value::from(
+                map.into_iter()
+                    .map(|(k, n)| (k, n.into_value()))
+                    .collect::<IndexMap<String, Value>>(),
+            ),
+        }
     }
 }

@@ -27,6 +27,7 @@ pub fn paths(rules: &Path) -> Paths {
         rules: rules.to_path_buf(),
         templates: Templates::default(),
         manifest: manifest(),
+        backends: Vec::new(),
     }
 }
 
