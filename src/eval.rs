@@ -32,17 +32,55 @@ use crate::taxonomy::LogSource;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{OnceLock, RwLock};
 
 /// Evaluates rules of one log source against its records. Shareable between threads.
 pub struct Evaluator<'a> {
-    ls: &'a LogSource,
     /// Compiled regexes by pattern, each compiled once (case-insensitive and sensitive slots); an
     /// invalid pattern is cached as `None` and never matches.
     regexes: RwLock<HashMap<String, RegexSlots>>,
     /// The taxonomy's Graph paths split at the dots once, by field and by array index.
     field_paths: Vec<Vec<String>>,
     array_paths: Vec<Vec<String>>,
+    /// Field and array names → their index in the taxonomy, and where each is read from, resolved
+    /// once: every predicate looks its field up, and SipHash on the name (the taxonomy's maps)
+    /// was a twentieth of replay's time.
+    field_index: HashMap<&'a str, usize, BuildHasherDefault<Fnv>>,
+    array_index: HashMap<&'a str, usize, BuildHasherDefault<Fnv>>,
+    field_base: Vec<Base>,
+    array_base: Vec<Base>,
+}
+
+/// Where a field (or array) is read from: the record, the bound element of an array (by its
+/// index in the taxonomy), or nowhere (it names an array the taxonomy lacks: always absent).
+#[derive(Clone, Copy)]
+enum Base {
+    Record,
+    Element(usize),
+    Missing,
+}
+
+/// FNV-1a, for the evaluator's name tables: the names are short and come from the pack, never
+/// from records, so a keyed hash buys nothing there.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
 }
 
 type RegexSlots = std::sync::Arc<[OnceLock<Option<regex::Regex>>; 2]>;
@@ -53,11 +91,31 @@ type Bindings<'v> = Vec<(usize, &'v Value)>;
 impl<'a> Evaluator<'a> {
     pub fn new(ls: &'a LogSource) -> Self {
         let split = |p: &str| p.split('.').map(str::to_string).collect();
+        let base = |array: &Option<String>| match array {
+            None => Base::Record,
+            Some(a) => ls
+                .arrays
+                .get_index_of(a)
+                .map_or(Base::Missing, Base::Element),
+        };
         Evaluator {
-            ls,
             regexes: RwLock::new(HashMap::new()),
             field_paths: ls.fields.values().map(|f| split(&f.graph)).collect(),
             array_paths: ls.arrays.values().map(|a| split(&a.graph)).collect(),
+            field_index: ls
+                .fields
+                .keys()
+                .enumerate()
+                .map(|(i, k)| (k.as_str(), i))
+                .collect(),
+            array_index: ls
+                .arrays
+                .keys()
+                .enumerate()
+                .map(|(i, k)| (k.as_str(), i))
+                .collect(),
+            field_base: ls.fields.values().map(|f| base(&f.array)).collect(),
+            array_base: ls.arrays.values().map(|a| base(&a.parent)).collect(),
         }
     }
 
@@ -68,7 +126,12 @@ impl<'a> Evaluator<'a> {
 
     /// [`Evaluator::matches`], with JSON text decoded at most once per record for every rule
     /// that reads it: `decoded` must be used for this one `record` only.
-    pub fn matches_decoded(&self, cond: &Cond, record: &Value, decoded: &Decoded) -> bool {
+    pub fn matches_decoded<'v>(
+        &self,
+        cond: &Cond,
+        record: &'v Value,
+        decoded: &Decoded<'v>,
+    ) -> bool {
         self.cond(cond, record, &mut Vec::new(), decoded)
     }
 
@@ -201,18 +264,25 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn cond<'v>(&self, c: &Cond, record: &'v Value, bound: &mut Bindings<'v>, d: &Decoded) -> bool {
+    fn cond<'v>(
+        &self,
+        c: &Cond,
+        record: &'v Value,
+        bound: &mut Bindings<'v>,
+        d: &Decoded<'v>,
+    ) -> bool {
         match c {
             Cond::All(cs) => cs.iter().all(|c| self.cond(c, record, bound, d)),
             Cond::Any(cs) => cs.iter().any(|c| self.cond(c, record, bound, d)),
             Cond::Not(c) => !self.cond(c, record, bound, d),
             Cond::Some { array, cond } => {
-                let Some((index, _, def)) = self.ls.arrays.get_full(&array.0) else {
+                let Some(&index) = self.array_index.get(array.0.as_str()) else {
                     return false;
                 };
-                let base = match &def.parent {
-                    Some(p) => self.bound(p, bound),
-                    None => Some(record),
+                let base = match self.array_base[index] {
+                    Base::Record => Some(record),
+                    Base::Element(p) => self.bound(p, bound),
+                    Base::Missing => None,
                 };
                 let path = &self.array_paths[index];
                 let Some(Value::Array(items)) = base.and_then(|b| walk(b, path)) else {
@@ -230,16 +300,17 @@ impl<'a> Evaluator<'a> {
     }
 
     fn value<'v>(&self, name: &str, record: &'v Value, bound: &Bindings<'v>) -> Option<&'v Value> {
-        let (index, _, def) = self.ls.fields.get_full(name)?;
-        let base = match &def.array {
-            Some(a) => self.bound(a, bound)?,
-            None => record,
+        let &index = self.field_index.get(name)?;
+        let base = match self.field_base[index] {
+            Base::Record => record,
+            Base::Element(a) => self.bound(a, bound)?,
+            Base::Missing => return None,
         };
         walk(base, &self.field_paths[index]).filter(|v| !v.is_null())
     }
 
-    fn bound<'v>(&self, array: &str, bound: &Bindings<'v>) -> Option<&'v Value> {
-        let index = self.ls.arrays.get_index_of(array)?;
+    /// The element bound for the array of taxonomy index `index`, innermost first.
+    fn bound<'v>(&self, index: usize, bound: &Bindings<'v>) -> Option<&'v Value> {
         bound
             .iter()
             .rev()
@@ -253,8 +324,13 @@ impl<'a> Evaluator<'a> {
             .map(|v| text(v).into_owned())
     }
 
-    fn pred<'v>(&self, p: &Pred, record: &'v Value, bound: &Bindings<'v>, d: &Decoded) -> bool {
-        let raw = self.value(&p.field.0, record, bound);
+    fn pred<'v>(&self, p: &Pred, record: &'v Value, bound: &Bindings<'v>, d: &Decoded<'v>) -> bool {
+        let raw = match self.field_index.get(p.field.0.as_str()) {
+            Some(&index) if matches!(self.field_base[index], Base::Record) => {
+                d.field(self, index, record)
+            }
+            _ => self.value(&p.field.0, record, bound),
+        };
         let value: Option<Cow<'v, Value>> = if p.json.is_empty() {
             raw.map(Cow::Borrowed)
         } else {
@@ -402,7 +478,22 @@ fn fold(s: Cow<'_, str>, case: Case) -> Cow<'_, str> {
 
 /// Follows a Graph path (split at its dots).
 fn walk<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {
-    path.iter().try_fold(v, |v, k| v.get(k))
+    path.iter().try_fold(v, |v, k| member(v, k))
+}
+
+/// Objects up to this many keys are searched key by key rather than through their hash table.
+const LINEAR_KEYS: usize = 32;
+
+/// `v[k]` when `v` is an object that has key `k`. A record's objects are small (a Graph record has
+/// about 15 keys): comparing the keys, lengths first, costs less than hashing `k` with the map's
+/// SipHash, which every field read did. Keys are unique, so both find the same member.
+fn member<'v>(v: &'v Value, k: &str) -> Option<&'v Value> {
+    match v {
+        Value::Object(m) if m.len() <= LINEAR_KEYS => {
+            m.iter().find(|(key, _)| key.as_str() == k).map(|(_, v)| v)
+        }
+        other => other.get(k),
+    }
 }
 
 /// The elements of a JSON array as (case-folded) text; anything else is the empty set.
@@ -431,30 +522,57 @@ fn steps_from(cur: &Value, steps: &[JsonStep]) -> Option<Value> {
         cur
     };
     let next = match step {
-        JsonStep::Key(k) => cur.get(k)?,
+        JsonStep::Key(k) => member(cur, k)?,
         JsonStep::Index(i) => cur.get(*i as usize)?,
     };
     steps_from(next, rest)
 }
 
-/// The JSON text of one record's fields, decoded on first use: several rules (and several
-/// predicates of one rule) read paths inside the same `modifiedProperties` value, which is
-/// then parsed once. Keyed by the field value's address, so it is valid only while that one
-/// record is borrowed unchanged.
+/// What the rules read from one record, kept while it is evaluated, so it is valid for that one
+/// record only.
+///
+/// - The JSON text of its fields, decoded on first use: several rules (and several predicates of
+///   one rule) read paths inside the same `modifiedProperties` value, which is then parsed once.
+///   Keyed by the field value's address (a record decodes a few values: found by a scan).
+/// - Its top-level fields, found on first use: most rules first test the same field (the
+///   activity), and each test used to walk the record for it again. Kept for one evaluator (the
+///   first that asks; [`crate::replay::Pack`] shares one per log source), by taxonomy index.
 #[derive(Default)]
-pub struct Decoded(std::cell::RefCell<HashMap<usize, Option<std::rc::Rc<Value>>>>);
+pub struct Decoded<'v> {
+    json: std::cell::RefCell<Vec<(usize, Option<std::rc::Rc<Value>>)>>,
+    /// (the evaluator's address, each field's value once found).
+    fields: std::cell::RefCell<(usize, Vec<Option<Option<&'v Value>>>)>,
+}
 
-impl Decoded {
+impl<'v> Decoded<'v> {
+    /// Top-level field `index` of `record` as `eval` reads it, found once per record.
+    fn field(&self, eval: &Evaluator, index: usize, record: &'v Value) -> Option<&'v Value> {
+        let find = || walk(record, &eval.field_paths[index]).filter(|v| !v.is_null());
+        let owner = eval as *const Evaluator as usize;
+        let mut memo = self.fields.borrow_mut();
+        if memo.0 == 0 {
+            *memo = (owner, vec![None; eval.field_paths.len()]);
+        } else if memo.0 != owner {
+            return find();
+        }
+        *memo.1[index].get_or_insert_with(find)
+    }
+
     /// Decodes JSON text `v` (or takes it decoded) and follows `steps`, decoding strings met on
     /// the way again (see [`steps_from`]).
     fn follow(&self, v: &Value, steps: &[JsonStep]) -> Option<Value> {
         let key = v as *const Value as usize;
-        let cached = self.0.borrow().get(&key).cloned();
+        let cached = self
+            .json
+            .borrow()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, root)| root.clone());
         let root = match cached {
             Some(root) => root,
             None => {
                 let root = decode(v).map(std::rc::Rc::new);
-                self.0.borrow_mut().insert(key, root.clone());
+                self.json.borrow_mut().push((key, root.clone()));
                 root
             }
         }?;

@@ -11,6 +11,7 @@ use crate::lower::lower;
 use crate::model::{AggFunction, Rule, RuleName};
 use crate::taxonomy::LogSource;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// What a rule does with its matching records, in record order.
 pub(super) enum Stage {
@@ -24,7 +25,9 @@ pub(super) enum Stage {
 
 pub(crate) struct PackRule<'a> {
     pub(crate) rule: &'a Rule,
-    eval: Evaluator<'a>,
+    /// Shared by the rules of one log source, so what one rule found in a record (its fields,
+    /// its decoded JSON: [`crate::eval::Decoded`]) serves the next.
+    eval: Arc<Evaluator<'a>>,
     /// Single-record rules: the lowered condition. Correlations evaluate nothing themselves:
     /// they read the matches of the rules they name (`links`).
     cond: Option<Cond>,
@@ -45,10 +48,15 @@ pub struct Pack<'a> {
 impl<'a> Pack<'a> {
     pub fn new(rules: &'a [Rule], logsources: &'a [LogSource]) -> Pack<'a> {
         let all = rules;
+        let evals: Vec<Arc<Evaluator>> = logsources
+            .iter()
+            .map(|ls| Arc::new(Evaluator::new(ls)))
+            .collect();
         let rules = rules
             .iter()
             .filter_map(|rule| {
-                let ls = logsources.iter().find(|l| l.name == rule.logsource)?;
+                let at = logsources.iter().position(|l| l.name == rule.logsource)?;
+                let ls = &logsources[at];
                 let mut columns: Vec<&str> = Vec::new();
                 for e in &rule.entities {
                     for (_, c) in &e.identifiers {
@@ -75,7 +83,7 @@ impl<'a> Pack<'a> {
                 };
                 Some(PackRule {
                     rule,
-                    eval: Evaluator::new(ls),
+                    eval: Arc::clone(&evals[at]),
                     cond: rule.condition().map(|c| lower(c, ls)),
                     links: None,
                     entities,

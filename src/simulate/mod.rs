@@ -102,7 +102,7 @@ struct AlertLine<'a> {
     time: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     ingested: Option<String>,
-    entities: &'a serde_json::Map<String, Value>,
+    entities: serde_json::Map<String, Value>,
 }
 
 /// The record's ingestion time, in seconds, as written in the export.
@@ -154,13 +154,14 @@ pub fn run(
         .collect();
     let mut summary = Summary::default();
     std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<String>>(2);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(2);
         let (runs, summary, scheduled) = (&mut runs, &mut summary, &scheduled);
         let worker = s.spawn(move || {
             let mut index: u64 = 0;
             let mut previous: Vec<Evaluated> = Vec::new();
-            for lines in rx {
+            for chunk in rx {
                 let earlier = std::mem::take(&mut previous);
+                let lines = chunk.lines();
                 let (evaluated, ()) = crate::parallel(|| {
                     rayon::join(
                         || lines.par_iter().map(|l| evaluate(pack, opts, l)).collect(),
@@ -203,26 +204,58 @@ pub fn run(
     Ok(summary)
 }
 
+/// A chunk of non-blank lines in one buffer: one allocation per chunk, not one per line.
+struct Chunk {
+    text: String,
+    /// Where each line ends in `text`.
+    ends: Vec<usize>,
+}
+
+impl Chunk {
+    fn lines(&self) -> Vec<&str> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let line = &self.text[start..end];
+                start = end;
+                line
+            })
+            .collect()
+    }
+}
+
 /// Sends the non-blank lines of `input` in chunks of [`CHUNK`] until the end or a read error.
-fn read_chunks(
-    input: &mut dyn BufRead,
-    tx: &std::sync::mpsc::SyncSender<Vec<String>>,
-) -> io::Result<()> {
+/// A line that is not UTF-8 is a read error, as `BufRead::read_line` gives it.
+fn read_chunks(input: &mut dyn BufRead, tx: &std::sync::mpsc::SyncSender<Chunk>) -> io::Result<()> {
+    let mut line = Vec::new();
+    let mut size = 1 << 20;
     loop {
-        let mut lines = Vec::with_capacity(CHUNK);
+        let mut chunk = Chunk {
+            text: String::with_capacity(size),
+            ends: Vec::with_capacity(CHUNK),
+        };
         let mut eof = false;
-        while lines.len() < CHUNK {
-            let mut line = String::new();
-            if input.read_line(&mut line)? == 0 {
+        while chunk.ends.len() < CHUNK {
+            line.clear();
+            if input.read_until(b'\n', &mut line)? == 0 {
                 eof = true;
                 break;
             }
-            if !line.trim().is_empty() {
-                lines.push(line);
+            let text = std::str::from_utf8(&line).map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "stream did not contain valid UTF-8",
+                )
+            })?;
+            if !text.trim().is_empty() {
+                chunk.text.push_str(text);
+                chunk.ends.push(chunk.text.len());
             }
         }
+        size = chunk.text.len().max(1 << 20);
         // A send fails only when the simulation thread is gone; its join reports why.
-        let gone = !lines.is_empty() && tx.send(lines).is_err();
+        let gone = !chunk.ends.is_empty() && tx.send(chunk).is_err();
         if gone || eof {
             return Ok(());
         }
@@ -281,7 +314,7 @@ fn write_alerts(pack: &Pack, runs: &Runs, out: &mut dyn Write) -> io::Result<Vec
                     record: a.record,
                     time: iso(a.time),
                     ingested: a.ingested.map(iso),
-                    entities: &a.entities,
+                    entities: a.entities.map(&pack.rules[a.rule]),
                 },
             )
             .map_err(io::Error::other)?;

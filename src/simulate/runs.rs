@@ -5,7 +5,7 @@
 //! single-record match is decided when it is read, an aggregation keeps one counter per (group,
 //! window), and a correlation keeps, per key, the times of its stage matches until the end.
 
-use crate::replay::pack::{MatchKind, Pack};
+use crate::replay::pack::{MatchKind, Pack, PackRule};
 use crate::schedule::{PackSettings, RunBounds, RunKind};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -20,7 +20,35 @@ pub(crate) struct Alert {
     /// The anchor's event time (a window's start for an aggregation).
     pub time: i64,
     pub ingested: Option<i64>,
-    pub entities: Map<String, Value>,
+    pub entities: Entities,
+}
+
+/// An alert's entity values, kept as read: the JSON object is built only when the alert is
+/// written (on every core), so the alerts held until the end are a fraction of their maps' size.
+pub(crate) enum Entities {
+    /// The rule's entity columns' values, in its entity order (absent: null).
+    Columns(Vec<Option<String>>),
+    /// An aggregation's group-by values, in its group order, and the count.
+    Group(Vec<String>, u32),
+}
+
+impl Entities {
+    /// The `entities` object of the alert line.
+    pub fn map(&self, pr: &PackRule) -> Map<String, Value> {
+        match self {
+            Entities::Columns(values) => crate::replay::hit::entity_map(pr, values.clone()),
+            Entities::Group(key, count) => {
+                let mut entities: Map<String, Value> = pr
+                    .group
+                    .iter()
+                    .zip(key)
+                    .map(|((col, _), v)| (col.clone(), Value::String(v.clone())))
+                    .collect();
+                entities.insert("count".into(), Value::from(*count));
+                entities
+            }
+        }
+    }
 }
 
 /// A record as the simulator sees it: its position, event and ingestion times.
@@ -40,7 +68,7 @@ struct Cell {
 struct StageRec {
     s: Stamp,
     /// Kept only for the stage whose records alert (a sequence's `then`, an absence's `first`).
-    entities: Map<String, Value>,
+    entities: Vec<Option<String>>,
 }
 
 #[derive(Default)]
@@ -94,7 +122,6 @@ impl<'p> Runs<'p> {
     /// Takes one record's match for one rule.
     pub fn add(&mut self, rule: usize, s: Stamp, kind: MatchKind) {
         let (f, d, w) = self.secs(rule);
-        let pr = &self.pack.rules[rule];
         match kind {
             MatchKind::Each(values) => {
                 let run = covering_run(s.i, f);
@@ -105,7 +132,7 @@ impl<'p> Runs<'p> {
                         record: s.index,
                         time: s.t,
                         ingested: Some(s.i),
-                        entities: crate::replay::hit::entity_map(pr, values),
+                        entities: Entities::Columns(values),
                     });
                 } else {
                     self.lost[rule] += 1;
@@ -139,11 +166,7 @@ impl<'p> Runs<'p> {
                 let state = self.corr[rule].entry(key).or_default();
                 let rec = |keep: bool| StageRec {
                     s,
-                    entities: if keep {
-                        crate::replay::hit::entity_map(pr, entities.clone())
-                    } else {
-                        Map::new()
-                    },
+                    entities: if keep { entities.clone() } else { Vec::new() },
                 };
                 if first.is_some() {
                     state.firsts.push(rec(alerting == RunKind::Absence));
@@ -173,20 +196,13 @@ impl<'p> Runs<'p> {
             if value < a.threshold {
                 continue;
             }
-            let mut entities: Map<String, Value> = pr
-                .group
-                .iter()
-                .zip(key)
-                .map(|((col, _), v)| (col.clone(), Value::String(v)))
-                .collect();
-            entities.insert("count".into(), Value::from(value));
             self.alerts.push(Alert {
                 rule,
                 run: covering_run(start + w + d, f),
                 record: cell.record,
                 time: start,
                 ingested: None,
-                entities,
+                entities: Entities::Group(key, value),
             });
         }
         let corr = std::mem::take(&mut self.corr);
@@ -224,7 +240,7 @@ impl<'p> Runs<'p> {
                     record: r.s.index,
                     time: r.s.t,
                     ingested: Some(r.s.i),
-                    entities: r.entities,
+                    entities: Entities::Columns(r.entities),
                 });
             } else {
                 self.lost[rule] += 1;
@@ -254,7 +270,7 @@ impl<'p> Runs<'p> {
                     record: first.s.index,
                     time: first.s.t,
                     ingested: Some(first.s.i),
-                    entities: first.entities,
+                    entities: Entities::Columns(first.entities),
                 });
             }
         }
@@ -310,7 +326,6 @@ impl EarliestIngestion {
 #[cfg(test)]
 mod tests {
     use super::{EarliestIngestion, StageRec, Stamp, covering_run};
-    use serde_json::Map;
 
     #[test]
     fn the_sliding_minimum_equals_a_scan_of_each_window() {
@@ -322,7 +337,7 @@ mod tests {
                     t: k / 3 * 7,
                     i: (k * 7919) % 211,
                 },
-                entities: Map::new(),
+                entities: Vec::new(),
             })
             .collect();
         let mut sliding = EarliestIngestion::new(&recs);
