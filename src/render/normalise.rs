@@ -56,8 +56,11 @@ impl<W: Write> Normalise<W> {
     fn end_line(&mut self, rest: &[u8]) -> io::Result<()> {
         // Lines of UTF-8 text split at `\n` are UTF-8 (a multi-byte character holds no `\n`), so
         // a lossy reading of each line equals that of the whole text.
-        let text = String::from_utf8_lossy(rest);
-        self.text(text.trim_end().as_bytes())
+        // Checking is much cheaper than the lossy reading, and templates write UTF-8.
+        match std::str::from_utf8(rest) {
+            Ok(text) => self.text(text.trim_end().as_bytes()),
+            Err(_) => self.text(String::from_utf8_lossy(rest).trim_end().as_bytes()),
+        }
     }
 
     /// Writes the held part of a long line that is certain: up to its last non-white character.
