@@ -83,7 +83,7 @@ fn a_pack_template_reading_what_pack_templates_no_longer_see_is_named() {
     std::fs::create_dir_all(overlay.join("sentinel")).unwrap();
     let shipped =
         std::fs::read_to_string(common::repo().join("templates/sentinel/pack.arm.json")).unwrap();
-    let before = "{%- set query = <sentinel.query primary={r.primary}/> %}\n    \
+    let before = "{%- set query = r.primary | drop_lines(starting_with=\"//\") %}\n    \
         {{ <sentinel_arm.resource rule={r.rule} c={c} query={query} agg={r.agg} sched={r.sched} \
         settings={r.settings} corr={r.corr}/> }}";
     assert!(shipped.contains("    {{ r.pieces.arm_resource }}"));
