@@ -436,7 +436,7 @@ fn render_each<T: Send, P: PackSink>(
         }
     }
     if !errors.is_empty() {
-        return Err(Failure::Rules(errors));
+        return Err(Failure::Rules(once_each(errors)));
     }
     if let Some(e) = sink_error {
         return Err(Failure::Sink(e, rendering.warnings));
@@ -447,6 +447,19 @@ fn render_each<T: Send, P: PackSink>(
         Err(PackError::Io(e)) => return Err(Failure::Sink(e, rendering.warnings)),
     }
     Ok(rendering)
+}
+
+/// `errors` without repeats, in order: a problem in a backend's declarations (a `pack_vars`
+/// path that leads nowhere) is met by every rule alike.
+fn once_each(errors: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut seen = std::collections::HashSet::new();
+    errors
+        .into_iter()
+        .filter(|e| {
+            let span = e.span.map(|s| (s.file, s.start, s.end));
+            seen.insert((e.message.clone(), e.path.clone(), e.line_col, span))
+        })
+        .collect()
 }
 
 /// JSON for external test engines: per rule, its artifacts (relative to the output folder), its

@@ -2,6 +2,7 @@
 //! access and quantifier commands; `fields.yml` maps the neutral taxonomy to its expressions.
 //! Adding a SIEM is mostly a new folder.
 
+use super::pack_decl::PackVar;
 use crate::diag::{Code, Diagnostic};
 use crate::load::{files, yaml};
 use crate::source::SourceMap;
@@ -42,7 +43,7 @@ pub struct Artifact {
 #[serde(deny_unknown_fields)]
 pub struct Piece {
     /// Its key under `pieces`.
-    pub name: String,
+    pub name: Spanned<String>,
     /// The tera template in the backend folder that renders it.
     pub template: Spanned<String>,
 }
@@ -216,7 +217,7 @@ pub struct BackendConfig {
     /// dotted path into one (`corr.kind`). The rest (plans, detections, query texts) is
     /// dropped once the rule's artifacts are written, so a large pack is not held in memory.
     #[serde(default)]
-    pub pack_vars: Vec<String>,
+    pub pack_vars: Vec<Spanned<String>>,
     #[serde(default)]
     pub syntax: Syntax,
     #[serde(default)]
@@ -291,6 +292,8 @@ pub struct Backend {
     pub fields: FieldMap,
     /// Templates of `artifacts`, `pack_artifacts` then `pieces`, in that order.
     pub templates: Vec<Template>,
+    /// `pack_vars`, checked (`pack_decl::check`).
+    pub pack_vars: Vec<PackVar>,
 }
 
 impl Backend {
@@ -303,6 +306,7 @@ impl Backend {
     ) -> Result<Backend, Diagnostic> {
         let backend_file = templates.read(&format!("{name}/backend.yml"), sources)?;
         let config: BackendConfig = yaml::parse(sources, backend_file)?;
+        let pack_vars = super::pack_decl::check(&config, backend_file)?;
         let file = templates.read(&format!("{name}/fields.yml"), sources)?;
         let fields: FieldMap = yaml::parse(sources, file)?;
         let mut templates_out = Vec::new();
@@ -333,6 +337,7 @@ impl Backend {
             config,
             fields,
             templates,
+            pack_vars,
         })
     }
 }

@@ -10,6 +10,7 @@ pub mod escape;
 mod filters;
 pub mod joint;
 mod normalise;
+mod pack_decl;
 pub mod pipeline;
 pub mod query;
 pub mod schedule;
@@ -347,7 +348,7 @@ impl Renderer {
                         )),
                     );
                     vars.insert("omitted", Value::from(reason));
-                    out.pack.0.push(pack_view(&vars, &b.config.pack_vars));
+                    out.pack.0.push(pack_view(&vars, &b.pack_vars)?);
                     continue;
                 }
             }
@@ -519,7 +520,13 @@ impl Renderer {
                     primary: i == 0,
                 });
             }
-            out.pack.0.push(pack_view(&vars, &b.config.pack_vars));
+            // `pack_decl` lists the variables a pack var may name: it must know every one.
+            debug_assert!(
+                vars.keys().all(
+                    |k| *k == "pieces" || pack_decl::rule_vars(b.config.style).any(|n| n == *k)
+                )
+            );
+            out.pack.0.push(pack_view(&vars, &b.pack_vars)?);
         }
         Ok(out)
     }
@@ -531,7 +538,10 @@ impl Renderer {
         let mut pieces: IndexMap<String, Value> = IndexMap::new();
         for (p, t) in b.config.pieces.iter().zip(&b.templates[first..]) {
             let text = self.render_raw(t, ctx, budget::MAX_ARTIFACT_BYTES, Vec::new(), RULE_HELP);
-            pieces.insert(p.name.clone(), Value::from(in_memory(t, text)?.as_str()));
+            pieces.insert(
+                p.name.value.clone(),
+                Value::from(in_memory(t, text)?.as_str()),
+            );
         }
         Ok(Value::from(pieces))
     }

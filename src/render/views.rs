@@ -2,7 +2,9 @@
 //! correlation's stages, and an aggregation's columns in the backend's expressions.
 
 use super::backend::Backend;
+use super::pack_decl::{self, PackVar};
 use super::{joint, query};
+use crate::diag::Diagnostic;
 use crate::ir::Cond;
 use crate::model::{AggFunction, Correlation, CorrelationKind, Output, Rule};
 use indexmap::IndexMap;
@@ -106,20 +108,25 @@ pub(super) fn agg_view(b: &Backend, rule: &Rule, a: &crate::model::Aggregation) 
 }
 
 /// What the pack templates see of one rule (`rules`): its `pieces`, and the variables (or
-/// dotted paths into them, `corr.kind`) that `pack_vars` names, where the rule has them.
-pub(super) fn pack_view(vars: &IndexMap<&'static str, Value>, keep: &[String]) -> Value {
+/// dotted paths into them, `corr.kind`) that `pack_vars` names, where the rule has them. A path
+/// into a value the rule has that leads nowhere is an error at its `pack_vars` entry.
+pub(super) fn pack_view(
+    vars: &IndexMap<&'static str, Value>,
+    keep: &[PackVar],
+) -> Result<Value, Diagnostic> {
     let mut view = Node::Branch(IndexMap::new());
-    let paths = keep.iter().map(String::as_str).chain(["pieces"]);
-    for path in paths {
-        let found = match path.split_once('.') {
-            None => vars.get(path),
-            Some((name, rest)) => vars.get(name).and_then(|v| v.get_from_path(rest)),
-        };
-        if let Some(v) = found {
-            view.insert(path.split('.'), v.clone());
+    for var in keep {
+        let head = var.path.split('.').next().unwrap_or_default();
+        if let Some(v) = vars.get(head)
+            && let Some(v) = pack_decl::follow(var, v)?
+        {
+            view.insert(var.path.split('.'), v.clone());
         }
     }
-    view.into_value()
+    if let Some(pieces) = vars.get("pieces") {
+        view.insert(std::iter::once("pieces"), pieces.clone());
+    }
+    Ok(view.into_value())
 }
 
 /// A template value being assembled from parts of others.
