@@ -117,8 +117,8 @@ impl Renderer {
         for name in BACKENDS {
             let b = match Backend::load(name, templates, sources) {
                 Ok(b) => b,
-                Err(d) => {
-                    diags.push(d);
+                Err(ds) => {
+                    diags.extend(ds);
                     continue;
                 }
             };
