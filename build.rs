@@ -18,9 +18,12 @@ fn main() {
             .to_str()
             .expect("template paths are UTF-8")
             .replace('\\', "/");
+        // The path is spelled from the crate's own CARGO_MANIFEST_DIR when the crate compiles,
+        // not from this script's: a target/ copied from another checkout then still embeds this
+        // checkout's templates.
         table.push_str(&format!(
-            "    ({rel:?}, include_str!({:?})),\n",
-            f.display().to_string()
+            "    ({rel:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {:?}))),\n",
+            format!("/templates/{rel}")
         ));
     }
     table.push(']');

@@ -95,11 +95,7 @@ fn check_flag_reports_stale_and_current_output() {
 fn failed_build_leaves_out_unchanged() {
     let tmp = tempfile::tempdir().unwrap();
     let rules = tmp.path().join("rules");
-    std::fs::create_dir(&rules).unwrap();
-    for f in std::fs::read_dir(common::repo().join("rules")).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(&f, rules.join(f.file_name().unwrap())).unwrap();
-    }
+    common::copy_tree(&common::repo().join("rules"), &rules);
     let out = tmp.path().join("out");
     assert!(
         rulepack()
@@ -111,23 +107,7 @@ fn failed_build_leaves_out_unchanged() {
             .unwrap()
             .success()
     );
-    let snapshot = |dir: &std::path::Path| {
-        let mut files = Vec::new();
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for f in std::fs::read_dir(&d).unwrap() {
-                let p = f.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else {
-                    files.push((p.clone(), std::fs::read(&p).unwrap()));
-                }
-            }
-        }
-        files.sort();
-        files
-    };
-    let before = snapshot(&out);
+    let before = common::tree_files(&out);
 
     // A second, valid rule file plus one broken file: nothing may be written.
     let good = std::fs::read_to_string(rules.join("guest_invited.yml")).unwrap();
@@ -145,7 +125,11 @@ fn failed_build_leaves_out_unchanged() {
         .unwrap();
     assert_eq!(res.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&res.stderr).contains("unknown severity `severe`"));
-    assert_eq!(snapshot(&out), before, "a failed build changed out/");
+    assert_eq!(
+        common::tree_files(&out),
+        before,
+        "a failed build changed out/"
+    );
     let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())

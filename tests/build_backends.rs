@@ -17,24 +17,6 @@ fn rulepack(args: &[&str], out: &Path) -> std::process::Output {
     )
 }
 
-/// Every file under `dir`, by its path relative to `dir`.
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn each_backend_alone_is_its_part_of_the_full_build() {
     let tmp = tempfile::tempdir().unwrap();
@@ -45,7 +27,7 @@ fn each_backend_alone_is_its_part_of_the_full_build() {
         "{}",
         common::report("build", &built)
     );
-    let all = files(&full);
+    let all = common::tree_files(&full);
     for selection in [
         &["splunk"][..],
         &["sentinel"],
@@ -69,7 +51,7 @@ fn each_backend_alone_is_its_part_of_the_full_build() {
             .map(|(p, c)| (p.clone(), c.clone()))
             .collect();
         assert!(!part.is_empty());
-        let got = files(&out);
+        let got = common::tree_files(&out);
         assert_eq!(
             got.keys().collect::<Vec<_>>(),
             part.keys().collect::<Vec<_>>(),

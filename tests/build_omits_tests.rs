@@ -24,25 +24,6 @@ fn diags(dir: &Path, events: TestEvents) -> Vec<(usize, String)> {
     }
 }
 
-/// Every file under `dir` with its bytes, by relative path.
-fn tree_bytes(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_path_buf();
-                out.push((rel, std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// First and last line (1-based) of the top-level `tests:` section, as a person reads the file.
 fn tests_lines(text: &str) -> Option<(usize, usize)> {
     let lines: Vec<&str> = text.lines().collect();
@@ -89,7 +70,7 @@ fn broken_test_events_do_not_stop_build_but_check_reports_them() {
     common::copy_tree(&common::repo().join("rules"), &pristine);
     std::fs::remove_file(pristine.join("versions.lock")).ok();
     assert!(rulepack::build(&common::paths(&pristine), &mut sources, &shipped).is_ok());
-    assert_eq!(tree_bytes(&out), tree_bytes(&shipped));
+    assert_eq!(common::tree_files(&out), common::tree_files(&shipped));
 }
 
 /// Diagnostics of `dir` read fully and without tests: those outside the tests section must be

@@ -6,12 +6,14 @@ mod common;
 
 use std::process::Command;
 
+/// `rulepack check` of the rules in `dir`, run from the repository: its exit status and stderr.
+/// A folder of the repository is named relative to it, so the paths in the output are too.
 fn check(dir: &std::path::Path, format: &str) -> (Option<i32>, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_rulepack"))
         .current_dir(common::repo())
         .env("NO_COLOR", "1")
         .args(["check", "--format", format, "--rules"])
-        .arg(dir.strip_prefix(common::repo()).unwrap())
+        .arg(dir.strip_prefix(common::repo()).unwrap_or(dir))
         .output()
         .unwrap();
     (
@@ -77,15 +79,8 @@ fn a_huge_file_is_refused_before_parsing() {
     let rule = std::fs::read_to_string(common::repo().join("rules/guest_invited.yml")).unwrap();
     let padding = "# padding\n".repeat(120_000);
     std::fs::write(tmp.path().join("huge.yml"), format!("{rule}{padding}")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_rulepack"))
-        .current_dir(common::repo())
-        .env("NO_COLOR", "1")
-        .args(["check", "--rules"])
-        .arg(tmp.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = check(tmp.path(), "human");
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("error[R010]") && stderr.contains("over the 1048576 byte limit"),
         "{stderr}"
@@ -165,15 +160,8 @@ fn a_deprecated_lookback_warns_at_its_key() {
     assert_ne!(with, text);
     let line = with.lines().position(|l| l == "  lookback: 3h").unwrap() + 1;
     std::fs::write(tmp.path().join("guest_invited.yml"), &with).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_rulepack"))
-        .current_dir(common::repo())
-        .env("NO_COLOR", "1")
-        .args(["check", "--rules"])
-        .arg(tmp.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (code, stderr) = check(tmp.path(), "human");
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains("warning[W103]: `schedule.lookback` is deprecated and ignored"),
         "{stderr}"
@@ -190,15 +178,8 @@ fn a_deprecated_lookback_warns_at_its_key() {
         .replacen("  frequency: 1h\n", "  frequency: 14d\n", 1);
     std::fs::write(tmp.path().join("guest_invited.yml"), long).unwrap();
     std::fs::write(tmp.path().join("guest_invitation_burst.yml"), burst).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_rulepack"))
-        .current_dir(common::repo())
-        .env("NO_COLOR", "1")
-        .args(["check", "--rules"])
-        .arg(tmp.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = check(tmp.path(), "human");
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("error[R050]: the window (1h) plus the frequency (14d) is over 14 days"),
         "{stderr}"

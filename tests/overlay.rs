@@ -122,3 +122,44 @@ fn a_pack_template_reading_what_pack_templates_no_longer_see_is_named() {
     );
     assert!(!out.exists(), "nothing may be written");
 }
+
+/// Tera gives a filter the undefined value of a path that leads nowhere (so that `default` can
+/// replace it); `json` would write it as `null`. A misspelt name under `json` is an error at the
+/// template's line instead, in a rule's template and in a pack template alike.
+#[test]
+fn a_misspelt_name_under_json_is_an_error_not_null() {
+    let tmp = tempfile::tempdir().unwrap();
+    let overlay = tmp.path().join("mine");
+    std::fs::create_dir_all(overlay.join("sentinel")).unwrap();
+    let out = tmp.path().join("out");
+    for (file, from, to) in [
+        (
+            "rule.arm.json",
+            "{{ c.arm.api_version | json }}",
+            "{{ c.arm.api_versoin | json }}",
+        ),
+        (
+            "pack.arm.json",
+            "    {{ r.pieces.arm_resource }}",
+            "    {{ r.primary | json }}",
+        ),
+    ] {
+        let shipped =
+            std::fs::read_to_string(common::repo().join("templates/sentinel").join(file)).unwrap();
+        assert!(shipped.contains(from), "{from}");
+        let text = shipped.replacen(from, to, 1);
+        let line = text[..text.find(to).unwrap()].matches('\n').count() + 1;
+        std::fs::write(overlay.join("sentinel").join(file), text).unwrap();
+        let res = build(&overlay, &out);
+        let stderr = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(1), "{file}: {stderr}");
+        assert!(
+            stderr.contains("error[R090]")
+                && stderr.contains("`json` was given an undefined value")
+                && stderr.contains(&format!("mine/sentinel/{file}:{line}:")),
+            "{file}: {stderr}"
+        );
+        assert!(!out.exists(), "nothing may be written");
+        std::fs::remove_file(overlay.join("sentinel").join(file)).unwrap();
+    }
+}

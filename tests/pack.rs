@@ -19,28 +19,6 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(
-                    p.strip_prefix(dir)
-                        .unwrap()
-                        .to_string_lossy()
-                        .replace('\\', "/"),
-                );
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn a_bad_manifest_is_an_error_at_its_value_and_nothing_is_written() {
     insta::glob!("fixtures/manifests", "*/rulepack.yml", |path| {
@@ -87,7 +65,10 @@ fn without_a_manifest_it_says_where_it_looked_and_what_to_run() {
         "{err}"
     );
     assert!(err.contains("run `rulepack init`"), "{err}");
-    assert!(files_under(tmp.path()).is_empty(), "nothing may be written");
+    assert!(
+        common::tree_names(tmp.path()).is_empty(),
+        "nothing may be written"
+    );
     let o = rulepack(tmp.path(), &["--pack", "nowhere", "check"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
@@ -125,7 +106,7 @@ fn init_writes_a_pack_whose_example_passes_its_tests() {
     assert!(o.status.success(), "{}", stderr(&o));
     let pack = tmp.path().join("my-pack");
     assert_eq!(
-        files_under(&pack),
+        common::tree_names(&pack),
         [
             ".github/workflows/rulepack.yml",
             ".gitignore",
@@ -174,7 +155,7 @@ fn init_writes_a_pack_whose_example_passes_its_tests() {
     assert!(pack.join("out/splunk/my_pack/default/app.conf").is_file());
 
     // A second init in the same folder is refused and changes nothing.
-    let before = files_under(&pack);
+    let before = common::tree_names(&pack);
     let o = rulepack(&pack, &["init"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
@@ -182,7 +163,7 @@ fn init_writes_a_pack_whose_example_passes_its_tests() {
         "{}",
         stderr(&o)
     );
-    assert_eq!(files_under(&pack), before);
+    assert_eq!(common::tree_names(&pack), before);
 }
 
 #[test]
@@ -257,8 +238,8 @@ fn templates_export_writes_the_shipped_set_and_refuses_to_overwrite() {
     let o = rulepack(tmp.path(), &["templates", "export", "mine"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let shipped = common::repo().join("templates");
-    let names = files_under(&shipped);
-    assert_eq!(files_under(&dir), names);
+    let names = common::tree_names(&shipped);
+    assert_eq!(common::tree_names(&dir), names);
     for n in &names {
         assert_eq!(
             std::fs::read(dir.join(n)).unwrap(),
@@ -290,8 +271,8 @@ fn templates_export_writes_the_shipped_set_and_refuses_to_overwrite() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let committed = common::repo().join("out");
-    assert_eq!(files_under(&out), files_under(&committed));
-    for n in files_under(&out) {
+    assert_eq!(common::tree_names(&out), common::tree_names(&committed));
+    for n in common::tree_names(&out) {
         assert_eq!(
             std::fs::read(out.join(&n)).unwrap(),
             std::fs::read(committed.join(&n)).unwrap(),

@@ -38,9 +38,9 @@ impl Overlay {
     }
 }
 
-/// `build` of the shipped rules with the overlay fails with R090 saying each of `what`, once,
-/// and writes nothing.
-fn refused(dir: &Path, what: &[&str]) {
+/// `build` of the shipped rules with the overlay fails with exit status 1 and writes nothing;
+/// its stderr.
+fn build_fails(dir: &Path) -> String {
     let out = dir.join("out");
     let res = Command::new(env!("CARGO_BIN_EXE_rulepack"))
         .current_dir(common::repo())
@@ -51,13 +51,19 @@ fn refused(dir: &Path, what: &[&str]) {
         .arg(&out)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&res.stderr);
+    let stderr = String::from_utf8_lossy(&res.stderr).into_owned();
     assert_eq!(res.status.code(), Some(1), "{stderr}");
+    assert!(!out.exists(), "nothing may be written");
+    stderr
+}
+
+/// `build` with the overlay fails with one R090 saying each of `what`.
+fn refused(dir: &Path, what: &[&str]) {
+    let stderr = build_fails(dir);
     assert_eq!(stderr.matches("error[R090]").count(), 1, "{stderr}");
     for w in what {
         assert!(stderr.contains(w), "{w}: {stderr}");
     }
-    assert!(!out.exists(), "nothing may be written");
 }
 
 #[test]
@@ -158,4 +164,26 @@ fn a_piece_named_twice_is_refused_at_the_second() {
         "  - name: \"\"\n",
     );
     refused(tmp.path(), &["a piece has an empty name", &o.at("\"\"\n")]);
+}
+
+#[test]
+fn every_bad_declaration_of_a_backend_is_reported_together() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shipped =
+        std::fs::read_to_string(common::repo().join("templates/splunk/backend.yml")).unwrap();
+    let from = ["  - name: macros\n", "rule.id, rule.name,"];
+    assert!(from.iter().all(|f| shipped.contains(f)));
+    let text = shipped
+        .replacen(from[0], "  - name: savedsearch\n", 1)
+        .replacen(from[1], "rules.id, rule.name, rule.name,", 1);
+    std::fs::create_dir_all(tmp.path().join("mine/splunk")).unwrap();
+    std::fs::write(tmp.path().join("mine/splunk/backend.yml"), text).unwrap();
+    let stderr = build_fails(tmp.path());
+    assert_eq!(stderr.matches("error[R090]").count(), 3, "{stderr}");
+    assert!(
+        stderr.contains("piece `savedsearch` is declared twice")
+            && stderr.contains("a splunk backend's rules have no variable `rules`")
+            && stderr.contains("pack var `rule.name` is named twice"),
+        "{stderr}"
+    );
 }

@@ -303,10 +303,25 @@ impl Backend {
         name: &str,
         templates: &Templates,
         sources: &mut SourceMap,
-    ) -> Result<Backend, Diagnostic> {
-        let backend_file = templates.read(&format!("{name}/backend.yml"), sources)?;
-        let config: BackendConfig = yaml::parse(sources, backend_file)?;
+    ) -> Result<Backend, Vec<Diagnostic>> {
+        let backend_file = templates
+            .read(&format!("{name}/backend.yml"), sources)
+            .map_err(|d| vec![d])?;
+        let config: BackendConfig = yaml::parse(sources, backend_file).map_err(|d| vec![d])?;
         let pack_vars = super::pack_decl::check(&config, backend_file)?;
+        Backend::load_templates(name, config, pack_vars, backend_file, templates, sources)
+            .map_err(|d| vec![d])
+    }
+
+    /// The rest of `load`: the field table and the templates `config` names.
+    fn load_templates(
+        name: &str,
+        config: BackendConfig,
+        pack_vars: Vec<PackVar>,
+        backend_file: crate::source::FileId,
+        templates: &Templates,
+        sources: &mut SourceMap,
+    ) -> Result<Backend, Diagnostic> {
         let file = templates.read(&format!("{name}/fields.yml"), sources)?;
         let fields: FieldMap = yaml::parse(sources, file)?;
         let mut templates_out = Vec::new();

@@ -20,9 +20,21 @@ pub(super) fn register(tera: &mut Tera) {
     tera.register_filter("sigma_value", |s: &str, _: Kwargs, _: &State| {
         escape::sigma_value(s)
     });
-    tera.register_filter("json", |v: tera::Value, _: Kwargs, _: &State| {
-        serde_json::to_string(&v).unwrap_or_default()
-    });
+    // Tera hands a filter the undefined value a path that leads nowhere gives (`r.primray`), so
+    // that `default` can replace it; written as JSON it would be `null`, a misspelling turned
+    // into output. Only a defined value is written (a none, such as a rule's `agg`, is `null`).
+    tera.register_filter(
+        "json",
+        |v: &tera::Value, _: Kwargs, _: &State| -> tera::TeraResult<String> {
+            if v.is_undefined() {
+                return Err(tera::Error::message(
+                    "`json` was given an undefined value: a name misspelt, or one this \
+                     template does not see",
+                ));
+            }
+            Ok(serde_json::to_string(v).unwrap_or_default())
+        },
+    );
     tera.register_filter("conf_text", |s: &str, _: Kwargs, _: &State| {
         escape::conf_text(s)
     });

@@ -33,7 +33,7 @@ use indexmap::IndexMap;
 use sigma_notes::{note_approximations, note_over_matches, sigma_meta};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use template_diag::{context_diag, derived_id, template_diag, to_value};
+use template_diag::{context_diag, derived_id, error_template, template_diag, to_value};
 use tera::{Context, Tera, Value};
 use views::{CorrView, Lowered, RuleView, StageView, agg_view, kind_name, pack_view};
 
@@ -117,8 +117,8 @@ impl Renderer {
         for name in BACKENDS {
             let b = match Backend::load(name, templates, sources) {
                 Ok(b) => b,
-                Err(d) => {
-                    diags.push(d);
+                Err(ds) => {
+                    diags.extend(ds);
                     continue;
                 }
             };
@@ -661,8 +661,21 @@ impl Renderer {
                 .help("look for a loop that never ends or repeats far more than meant"),
             ));
         }
-        rendered.map_err(|e| template_diag(&t.path, &e, help))?;
+        rendered.map_err(|e| {
+            // A line of a component is reported in the file that defines it.
+            let at = error_template(&e).and_then(|n| self.template_path(&n));
+            template_diag(at.unwrap_or(&t.path), &e, help)
+        })?;
         Ok(out.inner)
+    }
+
+    /// The file of the template tera knows as `name`.
+    fn template_path(&self, name: &str) -> Option<&Path> {
+        self.backends
+            .iter()
+            .flat_map(|b| &b.templates)
+            .find(|t| t.name == name)
+            .map(|t| t.path.as_path())
     }
 }
 

@@ -48,72 +48,84 @@ pub struct PackVar {
 
 /// Checks the `pieces` and `pack_vars` of `config` (read from `file`): piece names unique and not
 /// empty; each pack var a path of non-empty names that begins with a variable the backend's rule
-/// templates see, named once. What lies under that variable is known only with a rule in hand:
-/// `follow` checks it.
-pub(super) fn check(config: &BackendConfig, file: FileId) -> Result<Vec<PackVar>, Diagnostic> {
+/// templates see, named once. Every problem is reported. What lies under that variable is known
+/// only with a rule in hand: `follow` checks it.
+pub(super) fn check(config: &BackendConfig, file: FileId) -> Result<Vec<PackVar>, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
     for p in &config.pieces {
         let name = p.name.value.as_str();
         let at = yaml::span_of(&p.name, file);
         if name.trim().is_empty() {
-            return Err(
+            errors.push(
                 Diagnostic::error(Code::Template, "a piece has an empty name")
                     .at(at)
                     .help("name it as the pack templates read it: `r.pieces.<name>`"),
             );
-        }
-        if seen.contains(&name) {
-            return Err(Diagnostic::error(
-                Code::Template,
-                format!("piece `{name}` is declared twice"),
-            )
-            .at(at)
-            .label("a second piece of this name")
-            .help("give each piece its own name; the pack templates read `r.pieces.<name>`"));
+        } else if seen.contains(&name) {
+            errors.push(
+                Diagnostic::error(Code::Template, format!("piece `{name}` is declared twice"))
+                    .at(at)
+                    .label("a second piece of this name")
+                    .help(
+                        "give each piece its own name; the pack templates read `r.pieces.<name>`",
+                    ),
+            );
         }
         seen.push(name);
     }
     let names: Vec<&str> = rule_vars(config.style).collect();
     let mut out: Vec<PackVar> = Vec::new();
     for v in &config.pack_vars {
-        let path = v.value.as_str();
         let span = yaml::span_of(v, file);
-        let err = |m: String| Diagnostic::error(Code::Template, m).at(span);
-        if path.split('.').any(|s| s.trim().is_empty()) {
-            return Err(err(format!("pack var `{path}` has an empty name in it"))
-                .help("write a variable, or a dotted path into one such as `rule.name`"));
+        match entry(&v.value, &names, &out, &config.name) {
+            Ok(()) => out.push(PackVar {
+                path: v.value.clone(),
+                span,
+            }),
+            Err(d) => errors.push(d.at(span)),
         }
-        let head = path.split('.').next().unwrap_or(path);
-        if head == "pieces" {
-            return Err(err(format!(
-                "pack var `{path}`: the pack templates see every piece already"
-            ))
-            .help("remove this entry; read the piece as `r.pieces.<name>`"));
-        }
-        if !names.contains(&head) {
-            let mean = match did_you_mean(head, names.iter().copied()) {
-                Some(m) => format!("did you mean `{m}`? "),
-                None => String::new(),
-            };
-            return Err(err(format!(
-                "pack var `{path}`: a {} backend's rules have no variable `{head}`",
-                config.name
-            ))
-            .help(format!(
-                "{mean}a pack var names one of the variables a rule's templates see, or a \
-                 dotted path into one: {}",
-                names.join(", ")
-            )));
-        }
-        if out.iter().any(|o| o.path == path) {
-            return Err(err(format!("pack var `{path}` is named twice")).help("remove one"));
-        }
-        out.push(PackVar {
-            path: path.to_string(),
-            span,
-        });
     }
-    Ok(out)
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// What is wrong with pack var `path`, if anything, given the rule variables `names` of backend
+/// `backend` and the entries before it.
+fn entry(path: &str, names: &[&str], before: &[PackVar], backend: &str) -> Result<(), Diagnostic> {
+    let err = |m: String| Diagnostic::error(Code::Template, m);
+    if path.split('.').any(|s| s.trim().is_empty()) {
+        return Err(err(format!("pack var `{path}` has an empty name in it"))
+            .help("write a variable, or a dotted path into one such as `rule.name`"));
+    }
+    let head = path.split('.').next().unwrap_or(path);
+    if head == "pieces" {
+        return Err(err(format!(
+            "pack var `{path}`: the pack templates see every piece already"
+        ))
+        .help("remove this entry; read the piece as `r.pieces.<name>`"));
+    }
+    if !names.contains(&head) {
+        let mean = match did_you_mean(head, names.iter().copied()) {
+            Some(m) => format!("did you mean `{m}`? "),
+            None => String::new(),
+        };
+        return Err(err(format!(
+            "pack var `{path}`: a {backend} backend's rules have no variable `{head}`"
+        ))
+        .help(format!(
+            "{mean}a pack var names one of the variables a rule's templates see, or a \
+             dotted path into one: {}",
+            names.join(", ")
+        )));
+    }
+    if before.iter().any(|o| o.path == path) {
+        return Err(err(format!("pack var `{path}` is named twice")).help("remove one"));
+    }
+    Ok(())
 }
 
 /// The value at `var`'s path in a rule's variable `head_value` (`None` where the rule has no

@@ -29,19 +29,25 @@ pub(super) fn template_diag(path: &Path, e: &tera::Error, help: &str) -> Diagnos
     let mut d = Diagnostic::error(Code::Template, format!("template error: {message}"))
         .in_file(path)
         .help(help);
-    let position = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("--> "))
-        .and_then(|p| {
-            let mut parts = p.rsplit(':');
-            let col = parts.next()?.parse().ok()?;
-            let line = parts.next()?.parse().ok()?;
-            Some((line, col))
-        });
-    if let Some((line, col)) = position {
+    if let Some((_, line, col)) = position(&text) {
         d = d.at_line(line, col);
     }
     d
+}
+
+/// The name of the template tera places error `e` in: the one that holds the failing line,
+/// which is not the template being rendered when the line is in a component defined elsewhere.
+pub(super) fn error_template(e: &tera::Error) -> Option<String> {
+    position(&e.to_string()).map(|(name, _, _)| name.to_string())
+}
+
+/// `name`, line and column of tera's `--> name:line:col`.
+fn position(text: &str) -> Option<(&str, usize, usize)> {
+    let p = text.lines().find_map(|l| l.trim().strip_prefix("--> "))?;
+    let mut parts = p.rsplitn(3, ':');
+    let col = parts.next()?.parse().ok()?;
+    let line = parts.next()?.parse().ok()?;
+    Some((parts.next()?, line, col))
 }
 
 /// The id of a Sigma document derived from `rule` (`derived_id::derived_uuid`).

@@ -95,6 +95,30 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// Every file under `dir` (links followed) with its bytes, by its path relative to `dir` written
+/// with `/`: a snapshot of a tree, to compare with another or with itself later.
+pub fn tree_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy();
+                out.insert(rel.replace('\\', "/"), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// The paths `tree_files` gives, sorted.
+pub fn tree_names(dir: &Path) -> Vec<String> {
+    tree_files(dir).into_keys().collect()
+}
+
 /// A pack in a temporary directory: this repository's manifest and an empty `rules/`, for tests
 /// that run the binary on a pack of their own (the templates are compiled into it). The manifest
 /// loses its `verify:` section, which names shipped rules a scratch pack does not have.
