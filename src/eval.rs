@@ -484,15 +484,22 @@ fn walk<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {
 /// Objects up to this many keys are searched key by key rather than through their hash table.
 const LINEAR_KEYS: usize = 32;
 
-/// `v[k]` when `v` is an object that has key `k`. A record's objects are small (a Graph record has
-/// about 15 keys): comparing the keys, lengths first, costs less than hashing `k` with the map's
-/// SipHash, which every field read did. Keys are unique, so both find the same member.
+/// `v[k]` when `v` is an object that has key `k` (see [`map_member`]).
 fn member<'v>(v: &'v Value, k: &str) -> Option<&'v Value> {
     match v {
-        Value::Object(m) if m.len() <= LINEAR_KEYS => {
-            m.iter().find(|(key, _)| key.as_str() == k).map(|(_, v)| v)
-        }
+        Value::Object(m) => map_member(m, k),
         other => other.get(k),
+    }
+}
+
+/// `m[k]`. A record's objects are small (a Graph record has about 15 keys): comparing the keys,
+/// lengths first, costs less than hashing `k` with the map's SipHash, which every field read did.
+/// Keys are unique, so both find the same member.
+pub(crate) fn map_member<'m>(m: &'m serde_json::Map<String, Value>, k: &str) -> Option<&'m Value> {
+    if m.len() <= LINEAR_KEYS {
+        m.iter().find(|(key, _)| key.as_str() == k).map(|(_, v)| v)
+    } else {
+        m.get(k)
     }
 }
 

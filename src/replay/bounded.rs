@@ -28,6 +28,18 @@ pub fn parse(bytes: &[u8]) -> serde_json::Result<Value> {
     Ok(v)
 }
 
+/// Parses one JSON value from `text` without a budget: `serde_json::from_str`'s result, with each
+/// object's map made at its final size (see [`MEMBERS`]). For `rulepack simulate`, which reads
+/// lines whole and has never skipped a record for its size.
+pub fn parse_whole(text: &str) -> serde_json::Result<Value> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    // Spending one unit per value, this budget outlasts any input.
+    let budget = Cell::new(usize::MAX);
+    let v = Node(&budget).deserialize(&mut de)?;
+    de.end()?;
+    Ok(v)
+}
+
 /// Parses every JSON value in `bytes` (JSON Lines: several values on a line), each with its own
 /// budget; stops at the first error, which ends the list.
 pub fn parse_all(bytes: &[u8]) -> Vec<serde_json::Result<Value>> {
@@ -186,9 +198,11 @@ mod tests {
         ] {
             let want: Value = serde_json::from_str(text).unwrap();
             assert_eq!(parse(text.as_bytes()).unwrap(), want, "{text}");
+            assert_eq!(parse_whole(text).unwrap(), want, "{text}");
         }
         for bad in ["", "[1,", "{\"a\" 1}", "1 2", "nul"] {
             assert!(parse(bad.as_bytes()).is_err(), "{bad}");
+            assert!(parse_whole(bad).is_err(), "{bad}");
         }
         let all = parse_all(b"{\"a\":1} {\"b\":2}\n3 x 4");
         assert_eq!(all.len(), 4);

@@ -65,6 +65,7 @@ mod shape;
 mod summary;
 mod worker;
 
+pub use bounded::parse_whole;
 pub use pack::Pack;
 pub use reader::parse_only;
 pub use shape::{Shape, normalise};

@@ -151,6 +151,32 @@ impl<'a> Pack<'a> {
     /// read is skipped: it could be placed in no window, and a record without a time is rare
     /// enough in an export that it is a broken one.
     pub(crate) fn evaluate(&self, record: &mut Value) -> Result<RecordOut, (SkipReason, String)> {
+        self.evaluate_only(record, None)
+    }
+
+    /// Which rules [`Pack::evaluate_only`] reports: `report` (by pack index), evaluating besides
+    /// them only the rules their correlations read.
+    pub(crate) fn only(&self, report: Vec<bool>) -> Only {
+        let mut eval = report.clone();
+        for (r, _) in self.rules.iter().zip(&report).filter(|(_, on)| **on) {
+            if let Some((first, then)) = &r.links {
+                for &i in first.iter().chain([then]) {
+                    eval[i] = true;
+                }
+            }
+        }
+        Only { report, eval }
+    }
+
+    /// [`Pack::evaluate`], reporting only the rules `only` names (all without it): `simulate`
+    /// leaves hunting rules out, and evaluating them cost it their outputs on every match.
+    pub(crate) fn evaluate_only(
+        &self,
+        record: &mut Value,
+        only: Option<&Only>,
+    ) -> Result<RecordOut, (SkipReason, String)> {
+        let evaluated = |i: usize| only.is_none_or(|o| o.eval[i]);
+        let reported = |i: usize| only.is_none_or(|o| o.report[i]);
         let time = self.time(record).filter(|t| !t.is_empty());
         if let Some(t) = &time
             && parse_time(t).is_none()
@@ -163,10 +189,12 @@ impl<'a> Pack<'a> {
             let decoded = crate::eval::Decoded::default();
             self.rules
                 .iter()
-                .map(|r| {
-                    r.cond
-                        .as_ref()
-                        .is_some_and(|c| r.eval.matches_decoded(c, record, &decoded))
+                .enumerate()
+                .map(|(i, r)| {
+                    evaluated(i)
+                        && r.cond
+                            .as_ref()
+                            .is_some_and(|c| r.eval.matches_decoded(c, record, &decoded))
                 })
                 .collect()
         };
@@ -176,6 +204,7 @@ impl<'a> Pack<'a> {
             .rules
             .iter()
             .enumerate()
+            .filter(|(i, _)| reported(*i))
             .filter_map(|(i, r)| match &r.links {
                 None => hit[i].then_some((i, None, false)),
                 Some((first, then)) => {
@@ -233,6 +262,13 @@ impl<'a> Pack<'a> {
         }
         Ok(out)
     }
+}
+
+/// The rules one evaluation reports ([`Pack::only`]), by pack index.
+pub(crate) struct Only {
+    report: Vec<bool>,
+    /// `report` and the rules the reported correlations read.
+    eval: Vec<bool>,
 }
 
 /// A record's matches and what the stages need from it.

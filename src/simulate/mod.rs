@@ -19,8 +19,8 @@
 
 mod runs;
 
-use crate::eval::parse_time;
-use crate::replay::pack::{Match, Pack};
+use crate::eval::{map_member, parse_time};
+use crate::replay::pack::{Match, Only, Pack};
 use crate::replay::{Shape, normalise};
 use crate::schedule::PackSettings;
 use rayon::prelude::*;
@@ -109,11 +109,14 @@ struct AlertLine<'a> {
 fn ingestion_time(v: &Value) -> Option<i64> {
     let map = v.as_object()?;
     for key in ["ingestionTime", "IngestionTime"] {
-        if let Some(t) = map.get(key).and_then(Value::as_str).and_then(parse_time) {
+        if let Some(t) = map_member(map, key)
+            .and_then(Value::as_str)
+            .and_then(parse_time)
+        {
             return Some(t);
         }
     }
-    match map.get("_indextime")? {
+    match map_member(map, "_indextime")? {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.parse().ok(),
         _ => None,
@@ -121,13 +124,13 @@ fn ingestion_time(v: &Value) -> Option<i64> {
 }
 
 /// Evaluates one line: its stamp (without the index) and matches, or None to skip it.
-fn evaluate(pack: &Pack, opts: &Options, line: &str) -> Evaluated {
-    let raw: Value = serde_json::from_str(line).ok()?;
+fn evaluate(pack: &Pack, only: &Only, opts: &Options, line: &str) -> Evaluated {
+    let raw = crate::replay::parse_whole(line).ok()?;
     let ingested = ingestion_time(&raw);
     let mut record = normalise(raw, opts.shape).ok()?;
     let t = pack.time(&record).and_then(|s| parse_time(&s))?;
     let i = ingested.or_else(|| opts.fixed_delay.map(|d| t + d))?;
-    let out = pack.evaluate(&mut record).ok()?;
+    let out = pack.evaluate_only(&mut record, Some(only)).ok()?;
     Some((t, i, out.matches))
 }
 
@@ -152,10 +155,12 @@ pub fn run(
         .iter()
         .map(|r| !opts.hunting.contains_key(&r.rule.name.0))
         .collect();
+    // Hunting rules are not evaluated: no run would report their matches.
+    let only = pack.only(scheduled.clone());
     let mut summary = Summary::default();
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(2);
-        let (runs, summary, scheduled) = (&mut runs, &mut summary, &scheduled);
+        let (runs, summary, only) = (&mut runs, &mut summary, &only);
         let worker = s.spawn(move || {
             let mut index: u64 = 0;
             let mut previous: Vec<Evaluated> = Vec::new();
@@ -164,13 +169,18 @@ pub fn run(
                 let lines = chunk.lines();
                 let (evaluated, ()) = crate::parallel(|| {
                     rayon::join(
-                        || lines.par_iter().map(|l| evaluate(pack, opts, l)).collect(),
-                        || take(runs, summary, scheduled, &mut index, earlier),
+                        || {
+                            lines
+                                .par_iter()
+                                .map(|l| evaluate(pack, only, opts, l))
+                                .collect()
+                        },
+                        || take(runs, summary, &mut index, earlier),
                     )
                 });
                 previous = evaluated;
             }
-            take(runs, summary, scheduled, &mut index, previous);
+            take(runs, summary, &mut index, previous);
         });
         let read = read_chunks(input, &tx);
         drop(tx);
@@ -262,14 +272,8 @@ fn read_chunks(input: &mut dyn BufRead, tx: &std::sync::mpsc::SyncSender<Chunk>)
     }
 }
 
-/// Gives one chunk's matches of the scheduled rules to the schedule state, in input order.
-fn take(
-    runs: &mut Runs,
-    summary: &mut Summary,
-    scheduled: &[bool],
-    index: &mut u64,
-    chunk: Vec<Evaluated>,
-) {
+/// Gives one chunk's matches (of the scheduled rules) to the schedule state, in input order.
+fn take(runs: &mut Runs, summary: &mut Summary, index: &mut u64, chunk: Vec<Evaluated>) {
     for e in chunk {
         summary.records += 1;
         match e {
@@ -279,7 +283,7 @@ fn take(
                     t,
                     i,
                 };
-                for m in matches.into_iter().filter(|m| scheduled[m.rule]) {
+                for m in matches {
                     runs.add(m.rule, s, m.kind);
                 }
             }
