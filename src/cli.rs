@@ -221,6 +221,9 @@ pub struct Input {
     /// How diagnostics are printed.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Also print the warnings rules expect (`expect_warnings`), each with its rule's reason.
+    #[arg(long)]
+    pub show_expected: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

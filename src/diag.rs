@@ -13,7 +13,7 @@ pub enum Severity {
 }
 
 /// Stable diagnostic codes. The number never changes meaning; new problems get new numbers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Code {
     Io,
     NotUtf8,
@@ -49,6 +49,7 @@ pub enum Code {
     Omitted,
     SlowRegex,
     Deprecated,
+    StaleExpectation,
     Manifest,
     Unlocked,
 }
@@ -90,11 +91,68 @@ impl Code {
             Code::Omitted => "W101",
             Code::SlowRegex => "W102",
             Code::Deprecated => "W103",
+            Code::StaleExpectation => "W104",
             Code::Manifest => "R080",
             Code::Unlocked => "W110",
         }
     }
+
+    /// The warnings a rule may acknowledge in `expect_warnings`: what it knowingly carries.
+    /// Not `W104` (a stale acknowledgement is fixed by deleting it) nor `W110` (the lock is the
+    /// pack's state, not the rule's: `rulepack lock` settles it).
+    pub const EXPECTABLE: &'static [Code] = &[
+        Code::Approximation,
+        Code::Omitted,
+        Code::SlowRegex,
+        Code::Deprecated,
+    ];
+
+    /// The code written `text` (`W100`), if it is one.
+    pub fn parse(text: &str) -> Option<Code> {
+        ALL.iter().copied().find(|c| c.as_str() == text)
+    }
 }
+
+/// Every code, for `Code::parse`; a new code goes here too.
+const ALL: &[Code] = &[
+    Code::Io,
+    Code::NotUtf8,
+    Code::YamlSyntax,
+    Code::DuplicateKey,
+    Code::UnknownKey,
+    Code::WrongType,
+    Code::MissingField,
+    Code::InvalidId,
+    Code::InvalidName,
+    Code::DuplicateId,
+    Code::DuplicateName,
+    Code::UnknownField,
+    Code::BadPredicate,
+    Code::InvalidRegex,
+    Code::ControlCharacter,
+    Code::EmptyCondition,
+    Code::NotAnArray,
+    Code::BadJsonPath,
+    Code::BadAttackId,
+    Code::BadTrrId,
+    Code::BadAtrmId,
+    Code::BadDuration,
+    Code::BadThreshold,
+    Code::BadOutput,
+    Code::BadEntity,
+    Code::BadTest,
+    Code::BadCorrelation,
+    Code::BadMetadata,
+    Code::Template,
+    Code::Taxonomy,
+    Code::Approximation,
+    Code::Omitted,
+    Code::SlowRegex,
+    Code::Deprecated,
+    Code::StaleExpectation,
+    Code::Manifest,
+    Code::Unlocked,
+];
 
 /// Boxed so that `Result<T, Diagnostic>` stays small on the happy path.
 #[derive(Clone, Debug)]
@@ -113,6 +171,9 @@ pub struct DiagnosticData {
     pub path: Option<std::path::PathBuf>,
     /// 1-based line and column in `path`, when known.
     pub line_col: Option<(usize, usize)>,
+    /// A warning the rule acknowledges (`expect_warnings`), with its reason: not printed unless
+    /// asked for, counted in the summary.
+    pub expected: Option<String>,
 }
 
 impl Diagnostic {
@@ -126,6 +187,7 @@ impl Diagnostic {
             help: None,
             path: None,
             line_col: None,
+            expected: None,
         }))
     }
 
@@ -158,6 +220,11 @@ impl Diagnostic {
     pub fn at_line(mut self, line: usize, column: usize) -> Self {
         self.0.line_col = Some((line, column));
         self
+    }
+
+    /// Marks the warning as acknowledged by its rule, for `reason`.
+    pub fn set_expected(&mut self, reason: impl Into<String>) {
+        self.0.expected = Some(reason.into());
     }
 
     pub fn is_error(&self) -> bool {
@@ -234,6 +301,13 @@ pub fn render_human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String 
     if let Some(help) = &d.help {
         group = group.element(Level::HELP.message(help.as_str()));
     }
+    let expected = d
+        .expected
+        .as_ref()
+        .map(|r| format!("expected by the rule: {r}"));
+    if let Some(note) = &expected {
+        group = group.element(Level::NOTE.message(note.as_str()));
+    }
     let renderer = if color {
         Renderer::styled()
     } else {
@@ -242,16 +316,23 @@ pub fn render_human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String 
     renderer.render(&[group])
 }
 
-/// One line per diagnostic for GitHub Actions annotations.
+/// One line per diagnostic for GitHub Actions annotations. A warning its rule expects (shown
+/// only when asked for) is a notice, so it does not count among the run's warnings.
 pub fn render_github(d: &Diagnostic, sources: &SourceMap) -> String {
-    let kind = match d.severity {
-        Severity::Error => "error",
-        Severity::Warning => "warning",
+    let kind = match (d.severity, &d.expected) {
+        (Severity::Error, _) => "error",
+        (Severity::Warning, None) => "warning",
+        (Severity::Warning, Some(_)) => "notice",
     };
     let mut msg = format!("{}: {}", d.code.as_str(), d.message);
     if let Some(help) = &d.help {
         msg.push_str(" (help: ");
         msg.push_str(help);
+        msg.push(')');
+    }
+    if let Some(reason) = &d.expected {
+        msg.push_str(" (expected by the rule: ");
+        msg.push_str(reason);
         msg.push(')');
     }
     let msg = github_data(&msg);
@@ -287,6 +368,9 @@ struct JsonDiagnostic<'a> {
     #[serde(flatten)]
     position: Option<Position>,
     help: Option<&'a str>,
+    /// The rule's reason, for a warning it expects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expected: Option<&'a str>,
 }
 
 pub fn render_json(d: &Diagnostic, sources: &SourceMap) -> String {
@@ -296,6 +380,7 @@ pub fn render_json(d: &Diagnostic, sources: &SourceMap) -> String {
         message: &d.message,
         position: position(d, sources),
         help: d.help.as_deref(),
+        expected: d.expected.as_deref(),
     })
     .unwrap_or_default()
 }

@@ -5,6 +5,7 @@
 pub mod diag;
 pub mod diff;
 pub mod eval;
+pub mod expect;
 pub mod ir;
 pub mod load;
 pub mod lock;
@@ -142,6 +143,7 @@ pub fn check(
         Err(d) => vec![d],
     };
     diags.extend(rules.iter().flat_map(|r| r.warnings.iter().cloned()));
+    expect::settle(&rules, &mut diags, expect::Stage::Validate, true);
     if events != TestEvents::Omit {
         diags.extend(
             validate::check_coverage(&rules)
@@ -270,11 +272,18 @@ pub fn compile(
         .map(|r| (r.name.0.clone(), renderer.hunting_backends(r)))
         .filter(|(_, b)| !b.is_empty())
         .collect();
+    let mut warnings: Vec<Diagnostic> = warnings.into_iter().chain(rendered.warnings).collect();
+    expect::settle(
+        &rules,
+        &mut warnings,
+        expect::Stage::Render,
+        paths.backends.is_empty(),
+    );
     Ok(Compiled {
         rules,
         logsources,
         artifacts,
-        warnings: warnings.into_iter().chain(rendered.warnings).collect(),
+        warnings,
         settings: renderer.settings().clone(),
         hunting,
     })
@@ -318,9 +327,19 @@ pub fn build(paths: &Paths, sources: &mut SourceMap, out: &Path) -> Result<Built
     )
     .map_err(|f| match f {
         Failure::Rules(d) => BuildError::Rules(d),
-        Failure::Sink(e, warnings) => BuildError::Io(e, warnings),
+        Failure::Sink(e, mut warnings) => {
+            // Cut short: what was rendered is marked, nothing is judged stale.
+            expect::settle(&rules, &mut warnings, expect::Stage::Render, false);
+            BuildError::Io(e, warnings)
+        }
     })?;
-    let warnings: Vec<Diagnostic> = warnings.into_iter().chain(rendered.warnings).collect();
+    let mut warnings: Vec<Diagnostic> = warnings.into_iter().chain(rendered.warnings).collect();
+    expect::settle(
+        &rules,
+        &mut warnings,
+        expect::Stage::Render,
+        paths.backends.is_empty(),
+    );
     if let Err(e) = staging.commit() {
         return Err(BuildError::Io(e, warnings));
     }

@@ -32,6 +32,8 @@ struct Pack {
     paths: Paths,
     sources: SourceMap,
     format: Format,
+    /// Print the warnings rules expect too (`--show-expected`).
+    show_expected: bool,
 }
 
 impl Pack {
@@ -61,6 +63,7 @@ impl Pack {
             root,
             sources,
             format: input.format,
+            show_expected: input.show_expected,
         })
     }
 
@@ -70,11 +73,53 @@ impl Pack {
     }
 
     fn fail(&self, diags: &[Diagnostic]) -> ExitCode {
-        fail(diags, &self.sources, self.format)
+        fail(&self.shown(diags), &self.sources, self.format)
     }
 
-    fn report(&self, diags: &[Diagnostic]) {
-        report(diags, &self.sources, self.format);
+    /// Prints the warnings, those the rules expect only with `--show-expected`; returns how
+    /// many the rules expect, for the command's summary line.
+    fn report(&self, diags: &[Diagnostic]) -> usize {
+        report(&self.shown(diags), &self.sources, self.format);
+        diags.iter().filter(|d| d.expected.is_some()).count()
+    }
+
+    /// `report`, for a command whose summary goes to stdout: the count of expected warnings
+    /// gets its own line on stderr.
+    fn report_noting(&self, diags: &[Diagnostic]) {
+        let expected = self.report(diags);
+        if expected > 0 {
+            eprintln!("{}", expected_note(expected, self.show_expected));
+        }
+    }
+
+    fn shown(&self, diags: &[Diagnostic]) -> Vec<Diagnostic> {
+        diags
+            .iter()
+            .filter(|d| self.show_expected || d.expected.is_none())
+            .cloned()
+            .collect()
+    }
+}
+
+/// How many warnings the rules expect, and how to list them (or that they were listed).
+fn expected_note(expected: usize, shown: bool) -> String {
+    let what = if expected == 1 {
+        "1 warning expected by its rule".to_string()
+    } else {
+        format!("{expected} warnings expected by rules")
+    };
+    if shown {
+        format!("{what} (listed above)")
+    } else {
+        format!("{what} (--show-expected lists them)")
+    }
+}
+
+/// The summary line's tail for `expected` warnings: nothing when there are none.
+fn expected_tail(expected: usize, shown: bool) -> String {
+    match expected {
+        0 => String::new(),
+        n => format!("; {}", expected_note(n, shown)),
     }
 }
 
@@ -214,7 +259,7 @@ fn export_tests(mut p: Pack) -> ExitCode {
     match compile(&p.paths, &mut p.sources, TestEvents::Keep, LockPolicy::Edit) {
         Ok(c) => {
             print_out(&rulepack::tests_manifest(&c, &p.sources));
-            p.report(&c.warnings);
+            p.report_noting(&c.warnings);
             ExitCode::SUCCESS
         }
         Err(diags) => p.fail(&diags),
@@ -227,7 +272,7 @@ fn test(mut p: Pack, rules_filter: &[String]) -> ExitCode {
             Ok(c) => c,
             Err(diags) => return p.fail(&diags),
         };
-    p.report(&checked.warnings);
+    p.report_noting(&checked.warnings);
     let unknown: Vec<&String> = rules_filter
         .iter()
         .filter(|n| !checked.rules.iter().any(|r| r.name.0 == **n))
@@ -316,7 +361,7 @@ fn diff(mut p: Pack, base: &str, out: Option<&Path>) -> ExitCode {
         Ok(c) => c,
         Err(diags) => return p.fail(&diags),
     };
-    p.report(&compiled.warnings);
+    p.report_noting(&compiled.warnings);
     let out = out.unwrap_or(Path::new("out"));
     let root = if p.root.as_os_str().is_empty() {
         Path::new(".")
@@ -362,8 +407,10 @@ fn package(mut p: Pack, out: Option<PathBuf>, dist: Option<PathBuf>) -> ExitCode
         eprintln!("error: cannot package into {}: {e}", dist.display());
         return ExitCode::from(EXIT_IO);
     }
-    if let Err(code) = up_to_date(&mut p, &out) {
-        return code;
+    match up_to_date(&mut p, &out) {
+        Err(code) => return code,
+        Ok((_, 0)) => {}
+        Ok((_, expected)) => eprintln!("{}", expected_note(expected, p.show_expected)),
     }
     match rulepack::package::release(&out, &dist, &p.paths.manifest) {
         Ok(files) => {
@@ -383,12 +430,13 @@ fn check(mut p: Pack) -> ExitCode {
     // `check` keeps the events, so they are checked against the log source's record shape.
     match compile(&p.paths, &mut p.sources, TestEvents::Keep, LockPolicy::Edit) {
         Ok(c) => {
-            p.report(&c.warnings);
+            let expected = p.report(&c.warnings);
             eprintln!(
-                "checked {} rules: {} artifacts, {} warnings",
+                "checked {} rules: {} artifacts, {} warnings{}",
                 c.rules.len(),
                 c.artifacts.len(),
-                c.warnings.len()
+                c.warnings.len() - expected,
+                expected_tail(expected, p.show_expected)
             );
             ExitCode::SUCCESS
         }
@@ -400,8 +448,12 @@ fn build(mut p: Pack, out: Option<PathBuf>, check: bool) -> ExitCode {
     let out = p.or_root(out, "out");
     if check {
         return match up_to_date(&mut p, &out) {
-            Ok(files) => {
-                eprintln!("{} is up to date ({files} files)", out.display());
+            Ok((files, expected)) => {
+                eprintln!(
+                    "{} is up to date ({files} files){}",
+                    out.display(),
+                    expected_tail(expected, p.show_expected)
+                );
                 ExitCode::SUCCESS
             }
             Err(code) => code,
@@ -409,18 +461,19 @@ fn build(mut p: Pack, out: Option<PathBuf>, check: bool) -> ExitCode {
     }
     match rulepack::build(&p.paths, &mut p.sources, &out) {
         Ok(built) => {
-            p.report(&built.warnings);
+            let expected = p.report(&built.warnings);
             eprintln!(
-                "built {} rules into {} ({} files)",
+                "built {} rules into {} ({} files){}",
                 built.rules,
                 out.display(),
-                built.files
+                built.files,
+                expected_tail(expected, p.show_expected)
             );
             ExitCode::SUCCESS
         }
         Err(BuildError::Rules(diags)) => p.fail(&diags),
         Err(BuildError::Io(e, warnings)) => {
-            p.report(&warnings);
+            p.report_noting(&warnings);
             eprintln!(
                 "error: cannot write {}: {e} (the previous output is unchanged)",
                 out.display()
@@ -431,8 +484,8 @@ fn build(mut p: Pack, out: Option<PathBuf>, check: bool) -> ExitCode {
 }
 
 /// The release-point check: rules locked as they are, `out` exactly what they build. Returns
-/// the number of files.
-fn up_to_date(p: &mut Pack, out: &Path) -> Result<usize, ExitCode> {
+/// the number of files and of the warnings the rules expect.
+fn up_to_date(p: &mut Pack, out: &Path) -> Result<(usize, usize), ExitCode> {
     let compiled = compile(
         &p.paths,
         &mut p.sources,
@@ -440,9 +493,9 @@ fn up_to_date(p: &mut Pack, out: &Path) -> Result<usize, ExitCode> {
         LockPolicy::Release,
     )
     .map_err(|diags| p.fail(&diags))?;
-    p.report(&compiled.warnings);
+    let expected = p.report(&compiled.warnings);
     match write::differences(out, &compiled.artifacts) {
-        Ok(d) if d.is_empty() => Ok(compiled.artifacts.len()),
+        Ok(d) if d.is_empty() => Ok((compiled.artifacts.len(), expected)),
         Ok(d) => {
             for (path, what) in &d {
                 eprintln!("stale: {}: {what}", out.join(path).display());
@@ -486,7 +539,7 @@ fn replay(mut p: Pack, events: &[PathBuf], shape: ShapeArg, workers: Option<usiz
             Ok(c) => c,
             Err(diags) => return p.fail(&diags),
         };
-    p.report(&checked.warnings);
+    p.report_noting(&checked.warnings);
     let pack = replay::Pack::new(&checked.rules, &checked.logsources);
     let size: u64 = events
         .iter()
@@ -542,7 +595,7 @@ fn verify(mut p: Pack, engines: Option<&Path>) -> ExitCode {
         Ok(c) => c,
         Err(diags) => return p.fail(&diags),
     };
-    p.report(&compiled.warnings);
+    p.report_noting(&compiled.warnings);
     let splunk = match splunk_files(&p.paths.templates) {
         Ok(f) => f,
         Err(e) => {
@@ -649,7 +702,7 @@ fn simulate(mut p: Pack, events: &[PathBuf], shape: ShapeArg, delay: Option<&str
             Ok(c) => c,
             Err(diags) => return p.fail(&diags),
         };
-    p.report(&checked.warnings);
+    p.report_noting(&checked.warnings);
     // The backends' hunting declarations (`hunting_kinds`), read where the templates read them.
     let renderer = match rulepack::render::Renderer::load(
         &p.paths.templates,

@@ -311,6 +311,15 @@ pub struct RuleSpans {
     pub condition: Span,
 }
 
+/// A warning a rule knowingly carries: its code, why, and where the entry was written.
+#[derive(Clone, Debug)]
+pub struct Expectation {
+    pub code: crate::diag::Code,
+    pub reason: String,
+    /// The code as written (the key of the entry).
+    pub at: Span,
+}
+
 /// Which verdicts a rule's tests cover.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Coverage {
@@ -352,6 +361,9 @@ pub struct Rule {
     pub falsepositives: Vec<String>,
     /// no_match tests the Sigma output is known to match (validated against the tests).
     pub sigma_over_matches: Vec<String>,
+    /// Warnings the rule acknowledges (`expect_warnings`); no artifact carries them.
+    #[serde(skip)]
+    pub expected: Vec<Expectation>,
     pub parameters: Vec<Parameter>,
     pub logsource: String,
     /// Templates see the logic through the renderer's plans, never directly.

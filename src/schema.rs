@@ -9,6 +9,7 @@
 //! `condition` or a `correlation`. Strict validators must accept it: ajv in strict mode compiles it
 //! (tests/schema.rs).
 
+use crate::diag::Code;
 use crate::load::raw::RawRule;
 use crate::taxonomy::LogSource;
 use crate::validate::OPERATORS;
@@ -34,6 +35,7 @@ pub fn rule_schema(logsources: &[LogSource]) -> String {
     restrict_names(&mut schema, logsources);
     one_kind_per_node(&mut schema);
     condition_or_correlation(&mut schema);
+    expectable_codes(&mut schema);
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
     text
@@ -95,6 +97,26 @@ fn restrict_names(schema: &mut Value, logsources: &[LogSource]) {
         "/properties/logsource",
         "The neutral log source; its fields are declared in templates/logsources/<name>.yml.",
         &names,
+    );
+}
+
+/// `expect_warnings` names only the codes a rule may expect, each with a reason that says
+/// something (not blank), so the editor flags `W110` or an empty reason as `check` does.
+fn expectable_codes(schema: &mut Value) {
+    let Some(slot) = schema
+        .pointer_mut("/properties/expect_warnings")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let codes: Vec<&str> = Code::EXPECTABLE.iter().map(|c| c.as_str()).collect();
+    slot.insert(
+        "propertyNames".into(),
+        json!({ "type": "string", "enum": codes }),
+    );
+    slot.insert(
+        "additionalProperties".into(),
+        json!({ "type": "string", "pattern": "\\S" }),
     );
 }
 

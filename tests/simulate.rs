@@ -53,7 +53,18 @@ fn hunting_queries_are_left_out_of_the_schedule_and_named() {
     // The scheduled rule that the invitation matches still alerts: the stream did reach the pack.
     assert!(rules.iter().any(|r| r == "guest_invited"), "{ctx}");
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // One line per rule, hunting ones included, in pack order: by name, as a reader looks up.
+    let listed: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.ends_with(" lost to lateness") || l.contains(": not scheduled: "))
+        .filter_map(|l| l.strip_prefix("  ")?.split_once(": ").map(|(r, _)| r))
+        .collect();
+    let mut by_name = listed.clone();
+    by_name.sort_unstable();
+    assert_eq!(listed, by_name, "{ctx}");
+    assert!(listed.len() > hunting.len() + 1, "{ctx}");
     for (rule, backends) in &hunting {
+        assert!(listed.contains(&rule.as_str()), "{rule} not listed\n{ctx}");
         assert!(!rules.contains(rule), "{rule} alerted on a schedule\n{ctx}");
         let line = format!(
             "  {rule}: not scheduled: a hunting query on {} (`hunting_kinds` in their fields.yml)",

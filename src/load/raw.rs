@@ -74,6 +74,11 @@ pub struct RawRule<E = serde_json::Value> {
     #[schemars(with = "Vec<String>")]
     #[serde(default)]
     pub sigma_over_matches: Vec<S<String>>,
+    /// Warnings this rule knowingly carries: code (W100, W101, W102, W103) -> why. The build
+    /// stays quiet about them and warns (W104) when one no longer happens.
+    #[schemars(with = "IndexMap<String, String>")]
+    #[serde(default)]
+    pub expect_warnings: IndexMap<S<String>, S<String>>,
     /// Named lists a team may override per SIEM (a KQL `let`, a Splunk macro, a Sigma placeholder).
     #[schemars(with = "IndexMap<String, RawParameter>")]
     #[serde(default)]

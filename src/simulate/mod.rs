@@ -47,10 +47,10 @@ pub struct Summary {
     pub records: u64,
     /// Records without a readable event time, or without an ingestion time and no fixed delay.
     pub skipped: u64,
-    /// Per scheduled rule, in pack order: (rule, alerts, duplicates, lost to lateness).
+    /// Every rule, in pack order (by file path, so by name in a flat `rules/`): a reader
+    /// looks a rule up by its name, whether it ran on a schedule or was left out as a hunting
+    /// query.
     pub rules: Vec<RuleSummary>,
-    /// The rules left out as hunting queries, in pack order, with the backends that ship them so.
-    pub hunting: Vec<(String, Vec<String>)>,
 }
 
 impl Summary {
@@ -61,17 +61,18 @@ impl Summary {
             self.records, self.skipped
         );
         for r in &self.rules {
-            text.push_str(&format!(
-                "  {}: {} alerts, {} duplicates, {} lost to lateness\n",
-                r.rule, r.alerts, r.duplicates, r.lost_to_lateness
-            ));
-        }
-        for (rule, backends) in &self.hunting {
-            text.push_str(&format!(
-                "  {rule}: not scheduled: a hunting query on {} (`hunting_kinds` in their \
-                 fields.yml), run by a person, not on a schedule\n",
-                backends.join(", ")
-            ));
+            text.push_str(&match &r.hunting {
+                None => format!(
+                    "  {}: {} alerts, {} duplicates, {} lost to lateness\n",
+                    r.rule, r.alerts, r.duplicates, r.lost_to_lateness
+                ),
+                Some(backends) => format!(
+                    "  {}: not scheduled: a hunting query on {} (`hunting_kinds` in their \
+                     fields.yml), run by a person, not on a schedule\n",
+                    r.rule,
+                    backends.join(", ")
+                ),
+            });
         }
         let sum = |f: fn(&RuleSummary) -> u64| self.rules.iter().map(f).sum::<u64>();
         text.push_str(&format!(
@@ -92,6 +93,8 @@ pub struct RuleSummary {
     pub duplicates: u64,
     /// Matches that arrived later than the tolerated delay and no run reported.
     pub lost_to_lateness: u64,
+    /// Left out as a hunting query, by these backends (the counts are then 0).
+    pub hunting: Option<Vec<String>>,
 }
 
 #[derive(Serialize)]
@@ -156,7 +159,7 @@ pub fn run(
         .map(|r| !opts.hunting.contains_key(&r.rule.name.0))
         .collect();
     // Hunting rules are not evaluated: no run would report their matches.
-    let only = pack.only(scheduled.clone());
+    let only = pack.only(scheduled);
     let mut summary = Summary::default();
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(2);
@@ -194,21 +197,12 @@ pub fn run(
         .iter()
         .zip(counted)
         .zip(&runs.lost)
-        .zip(&scheduled)
-        .filter(|(_, on)| **on)
-        .map(|(((r, (alerts, duplicates)), lost), _)| RuleSummary {
+        .map(|((r, (alerts, duplicates)), lost)| RuleSummary {
             rule: r.rule.name.0.clone(),
             alerts,
             duplicates,
             lost_to_lateness: *lost,
-        })
-        .collect();
-    summary.hunting = pack
-        .rules
-        .iter()
-        .filter_map(|r| {
-            let backends = opts.hunting.get(&r.rule.name.0)?;
-            Some((r.rule.name.0.clone(), backends.clone()))
+            hunting: opts.hunting.get(&r.rule.name.0).cloned(),
         })
         .collect();
     Ok(summary)

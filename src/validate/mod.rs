@@ -6,6 +6,7 @@ mod condition;
 mod correlation;
 mod entities;
 mod events;
+mod expect;
 mod metadata;
 mod output;
 mod parameters;
@@ -269,6 +270,8 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
             .map(|n| n.value.clone())
             .collect();
 
+    let expected = expect::expectations(cx, raw);
+
     let ls_index = cx
         .logsources
         .iter()
@@ -351,6 +354,7 @@ fn rule<E: TestEvent>(cx: &mut Ctx, raw: &RawRule<E>) -> Option<Rule> {
         atrm,
         falsepositives,
         sigma_over_matches,
+        expected,
         parameters: cx.params.clone(),
         logsource: raw.logsource.value.clone(),
         logic: logic?,
