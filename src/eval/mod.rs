@@ -27,11 +27,13 @@
 
 mod decoded;
 mod fields;
+mod index;
 mod outputs;
 mod time;
 
 pub use decoded::Decoded;
 pub(crate) use fields::map_member;
+pub use index::Index;
 pub use outputs::{OutCol, Stages};
 pub use time::parse_time;
 

@@ -5,7 +5,7 @@ use super::SkipReason;
 use super::aggregation::AggState;
 use super::correlation::CorrState;
 use super::shape::clip;
-use crate::eval::{Evaluator, OutCol, Stages, parse_time};
+use crate::eval::{Evaluator, Index, OutCol, Stages, parse_time};
 use crate::ir::Cond;
 use crate::lower::lower;
 use crate::model::{AggFunction, Rule, RuleName};
@@ -43,6 +43,10 @@ pub(crate) struct PackRule<'a> {
 /// Every rule of a pack, lowered once, with its evaluator.
 pub struct Pack<'a> {
     pub(crate) rules: Vec<PackRule<'a>>,
+    /// Per log source, the rules keyed by the value of one field they require ([`Index`]).
+    indexes: Vec<(Arc<Evaluator<'a>>, Index)>,
+    /// The rules no index decides for: evaluated on every record.
+    unindexed: Vec<bool>,
 }
 
 impl<'a> Pack<'a> {
@@ -116,7 +120,27 @@ impl<'a> Pack<'a> {
                 r
             })
             .collect();
-        Pack { rules }
+        let indexes: Vec<(Arc<Evaluator>, Index)> = evals
+            .iter()
+            .filter_map(|e| {
+                let conds = rules.iter().enumerate().filter_map(|(i, r)| {
+                    let c = r.cond.as_ref().filter(|_| Arc::ptr_eq(&r.eval, e))?;
+                    Some((i, c))
+                });
+                Some((Arc::clone(e), e.index(conds)?))
+            })
+            .collect();
+        let mut unindexed: Vec<bool> = rules.iter().map(|r| r.cond.is_some()).collect();
+        for (_, index) in &indexes {
+            for &i in index.keyed() {
+                unindexed[i] = false;
+            }
+        }
+        Pack {
+            rules,
+            indexes,
+            unindexed,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -187,11 +211,16 @@ impl<'a> Pack<'a> {
         // below borrow the record mutably.
         let hit: Vec<bool> = {
             let decoded = crate::eval::Decoded::default();
+            let mut may = self.unindexed.clone();
+            for (e, index) in &self.indexes {
+                e.candidates(index, record, &decoded, &mut may);
+            }
             self.rules
                 .iter()
                 .enumerate()
                 .map(|(i, r)| {
                     evaluated(i)
+                        && may[i]
                         && r.cond
                             .as_ref()
                             .is_some_and(|c| r.eval.matches_decoded(c, record, &decoded))
