@@ -1,8 +1,10 @@
 //! Hit lines: one JSON line per firing.
 
 use super::pack::PackRule;
+use crate::eval::OutCol;
 use crate::model::Severity;
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 #[derive(Serialize)]
@@ -15,16 +17,39 @@ struct HitLine<'a> {
     time: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     window: Option<String>,
-    entities: Map<String, Value>,
+    entities: EntityObject<'a>,
 }
 
-/// A rule's entity columns with the values read from a record (absent: null).
-pub(crate) fn entity_map(pr: &PackRule, values: Vec<Option<String>>) -> Map<String, Value> {
-    pr.entities
-        .iter()
-        .zip(values)
-        .map(|(c, v)| (c.column.clone(), v.map_or(Value::Null, Value::String)))
-        .collect()
+/// The `entities` object of a hit or an alert line.
+pub(crate) enum EntityObject<'p> {
+    /// A rule's entity columns with the values read from a record (absent: null), written
+    /// straight from them: a map built per hit, its keys copied and hashed, was a twentieth of
+    /// replay's instructions, on the thread that writes the hits. The columns are unique
+    /// (see [`crate::replay::pack::Pack::new`]).
+    Columns(&'p [OutCol], Vec<Option<String>>),
+    /// An aggregation's group-by values and count.
+    Map(Map<String, Value>),
+}
+
+impl<'p> EntityObject<'p> {
+    pub(crate) fn columns(pr: &'p PackRule, values: Vec<Option<String>>) -> Self {
+        EntityObject::Columns(&pr.entities, values)
+    }
+}
+
+impl Serialize for EntityObject<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            EntityObject::Columns(cols, values) => {
+                let mut m = s.serialize_map(Some(cols.len().min(values.len())))?;
+                for (c, v) in cols.iter().zip(values) {
+                    m.serialize_entry(&c.column, v)?;
+                }
+                m.end()
+            }
+            EntityObject::Map(map) => map.serialize(s),
+        }
+    }
 }
 
 /// One hit as a JSON line in `line`; `at` is the record's (file, index).
@@ -34,7 +59,7 @@ pub(super) fn hit_line(
     at: (&str, u64),
     time: Option<&str>,
     window: Option<String>,
-    entities: Map<String, Value>,
+    entities: EntityObject,
 ) {
     let hit = HitLine {
         rule_id: &pr.rule.id.0,

@@ -1,6 +1,6 @@
 //! The ordered stage: batches back in input order, stateful stages fed, hits written.
 
-use super::hit::{entity_map, hit_line, iso_time};
+use super::hit::{EntityObject, hit_line, iso_time};
 use super::pack::{MatchKind, Pack, Stage};
 use super::summary::{Skipped, Summary};
 use super::worker::{Done, Outcome};
@@ -82,7 +82,9 @@ pub(super) fn collect(
                     for m in r.matches {
                         let pr = &pack.rules[m.rule];
                         let (window, entities) = match (m.kind, &mut stages[m.rule]) {
-                            (MatchKind::Each(values), _) => (None, entity_map(pr, values)),
+                            (MatchKind::Each(values), _) => {
+                                (None, EntityObject::columns(pr, values))
+                            }
                             (
                                 MatchKind::Aggregation { t, key, distinct },
                                 Stage::Aggregation(agg),
@@ -97,7 +99,7 @@ pub(super) fn collect(
                                     .map(|((c, _), v)| (c.clone(), Value::String(v)))
                                     .collect();
                                 e.insert("count".into(), Value::from(n));
-                                (Some(iso_time(start)), e)
+                                (Some(iso_time(start)), EntityObject::Map(e))
                             }
                             (
                                 MatchKind::Correlation {
@@ -113,7 +115,7 @@ pub(super) fn collect(
                                     c.untimed += u64::from(t.is_none());
                                     continue;
                                 };
-                                let entities = entity_map(pr, entities);
+                                let entities = EntityObject::columns(pr, entities);
                                 match c.kind {
                                     CorrelationKind::Sequence => {
                                         if c.remember_and_pair(&key, t, first, then).is_none() {

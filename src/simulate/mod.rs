@@ -105,7 +105,7 @@ struct AlertLine<'a> {
     time: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     ingested: Option<String>,
-    entities: serde_json::Map<String, Value>,
+    entities: crate::replay::hit::EntityObject<'a>,
 }
 
 /// The record's ingestion time, in seconds, as written in the export.
@@ -312,7 +312,7 @@ fn write_alerts(pack: &Pack, runs: &Runs, out: &mut dyn Write) -> io::Result<Vec
                     record: a.record,
                     time: iso(a.time),
                     ingested: a.ingested.map(iso),
-                    entities: a.entities.map(&pack.rules[a.rule]),
+                    entities: a.entities.object(&pack.rules[a.rule]),
                 },
             )
             .map_err(io::Error::other)?;

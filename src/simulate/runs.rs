@@ -5,6 +5,7 @@
 //! single-record match is decided when it is read, an aggregation keeps one counter per (group,
 //! window), and a correlation keeps, per key, the times of its stage matches until the end.
 
+use crate::replay::hit::EntityObject;
 use crate::replay::pack::{MatchKind, Pack, PackRule};
 use crate::schedule::{PackSettings, RunBounds, RunKind};
 use serde_json::{Map, Value};
@@ -34,9 +35,9 @@ pub(crate) enum Entities {
 
 impl Entities {
     /// The `entities` object of the alert line.
-    pub fn map(&self, pr: &PackRule) -> Map<String, Value> {
+    pub fn object<'p>(&self, pr: &'p PackRule) -> EntityObject<'p> {
         match self {
-            Entities::Columns(values) => crate::replay::hit::entity_map(pr, values.clone()),
+            Entities::Columns(values) => EntityObject::columns(pr, values.clone()),
             Entities::Group(key, count) => {
                 let mut entities: Map<String, Value> = pr
                     .group
@@ -45,7 +46,7 @@ impl Entities {
                     .map(|((col, _), v)| (col.clone(), Value::String(v.clone())))
                     .collect();
                 entities.insert("count".into(), Value::from(*count));
-                entities
+                EntityObject::Map(entities)
             }
         }
     }
