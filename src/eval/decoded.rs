@@ -6,26 +6,6 @@ use super::fields::{member, walk};
 use crate::ir::JsonStep;
 use serde_json::Value;
 
-/// Follows `steps` from a decoded value: a string met before a step is decoded once, then the
-/// step applies. Only the value reached is copied.
-fn steps_from(cur: &Value, steps: &[JsonStep]) -> Option<Value> {
-    let Some((step, rest)) = steps.split_first() else {
-        return Some(cur.clone());
-    };
-    let decoded;
-    let cur = if cur.is_string() {
-        decoded = decode(cur)?;
-        &decoded
-    } else {
-        cur
-    };
-    let next = match step {
-        JsonStep::Key(k) => member(cur, k)?,
-        JsonStep::Index(i) => cur.get(*i as usize)?,
-    };
-    steps_from(next, rest)
-}
-
 /// What the rules read from one record, kept while it is evaluated, so it is valid for that one
 /// record only.
 ///
@@ -61,9 +41,37 @@ impl<'v> Decoded<'v> {
         *memo.1[index].get_or_insert_with(find)
     }
 
-    /// Decodes JSON text `v` (or takes it decoded) and follows `steps`, decoding strings met on
-    /// the way again (see [`steps_from`]).
+    /// Decodes JSON text `v` (or takes it decoded) and follows `steps`: a string met before a
+    /// step is decoded (once per record too), then the step applies. Only the value reached is
+    /// copied.
     pub(super) fn follow(&self, v: &Value, steps: &[JsonStep]) -> Option<Value> {
+        let root = self.decoded(v)?;
+        self.steps_from(&root, steps)
+    }
+
+    fn steps_from(&self, cur: &Value, steps: &[JsonStep]) -> Option<Value> {
+        let Some((step, rest)) = steps.split_first() else {
+            return Some(cur.clone());
+        };
+        let decoded;
+        let cur = if cur.is_string() {
+            decoded = self.decoded(cur)?;
+            &*decoded
+        } else {
+            cur
+        };
+        let next = match step {
+            JsonStep::Key(k) => member(cur, k)?,
+            JsonStep::Index(i) => cur.get(*i as usize)?,
+        };
+        self.steps_from(next, rest)
+    }
+
+    /// `v` decoded, once per record: keyed by its address, which stays the same while the
+    /// record and the values decoded from it (held here) live. Policy values nest JSON text in
+    /// JSON text (`["{\"B2BManagementPolicy\": …}"]`), and decoding the inner text again for
+    /// every rule that reads it was a twentieth of replay's instructions.
+    fn decoded(&self, v: &Value) -> Option<std::rc::Rc<Value>> {
         let key = v as *const Value as usize;
         let cached = self
             .json
@@ -71,15 +79,14 @@ impl<'v> Decoded<'v> {
             .iter()
             .find(|(k, _)| *k == key)
             .map(|(_, root)| root.clone());
-        let root = match cached {
+        match cached {
             Some(root) => root,
             None => {
                 let root = decode(v).map(std::rc::Rc::new);
                 self.json.borrow_mut().push((key, root.clone()));
                 root
             }
-        }?;
-        steps_from(&root, steps)
+        }
     }
 }
 
@@ -105,6 +112,12 @@ mod tests {
         let d = Decoded::default();
         assert_eq!(d.follow(&v, &path), Some(serde_json::json!(["x.com"])));
         assert_eq!(d.follow(&v, &[JsonStep::Index(1)]), None);
+        // The inner text is decoded once for the record, like the outer.
+        assert_eq!(
+            d.follow(&v, &path[..2]),
+            Some(serde_json::json!({"A": ["x.com"]}))
+        );
+        assert_eq!(d.json.borrow().len(), 2, "the outer and the inner text");
         let other = Value::String("not json".into());
         assert_eq!(Decoded::default().follow(&other, &path), None);
     }
